@@ -1,0 +1,34 @@
+"""The one entry point: ``causalcast <command>``. Each command group lives in its own module
+(data.py, run.py, ...) and is attached here; this file only assembles them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from causalcast.cli import data as data_commands
+from causalcast.cli import run as run_command
+
+app = typer.Typer(
+    name="causalcast",
+    help="Causal market forecasting and option pricing whose numbers can be audited.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_commands.register(app)
+run_command.register(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

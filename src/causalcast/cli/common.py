@@ -1,0 +1,55 @@
+"""Helpers shared by the command modules: output in tables or JSON, and clear failures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from causalcast.data.quality import DataValidationError
+from causalcast.splits import SplitError
+
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn the expected input errors into one line on stderr and exit code 2."""
+    try:
+        yield
+    except (DataValidationError, SplitError, FileNotFoundError, KeyError, ValueError) as exc:
+        fail(str(exc).strip("'\""))
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*(str(v) for v in row))
+    return t
+
+
+def parse_horizons(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(h) for h in text.split(",") if h.strip())
+    except ValueError:
+        fail(f"--horizons: expected comma-separated integers, got {text!r}")

@@ -1,0 +1,162 @@
+"""Data commands: validate, synth, features, audit."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from causalcast.audit import audit_table_rows, run_audit
+from causalcast.cli.common import (
+    JSON_OPTION,
+    clear_errors,
+    console,
+    fail,
+    parse_horizons,
+    print_json,
+    table,
+)
+from causalcast.config import FeatureConfig, load_settings
+from causalcast.data.sources import load_ohlcv, write_ohlcv
+from causalcast.data.synthetic import make_universe
+from causalcast.features.indicators import INDICATORS
+from causalcast.features.pipeline import prepare_symbol, required_bars
+from causalcast.io import atomic_write_json
+
+data_app = typer.Typer(help="Load and validate market data.", no_args_is_help=True)
+
+REPAIR_OPTION = typer.Option(
+    None, "--repair", help="Opt-in repair (repeatable): sort, drop_duplicates, drop_nonfinite, "
+    "fix_high_low, drop_nonpositive, clip_volume. Each is logged and counted.")
+
+
+@data_app.command("validate")
+def validate(
+    source: str = typer.Argument(..., help="Folder of CSV/Parquet files, a file, or sample:msft"),
+    repair: list[str] = REPAIR_OPTION,
+    lookback: int = typer.Option(60, help="Lookback window the data must support."),
+    horizons: str = typer.Option("1,5,10,30", help="Forecast horizons in bars."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Validate OHLCV files; exit 2 with file, field and place of the first problems."""
+    with clear_errors():
+        cfg = FeatureConfig(lookback=lookback, horizons=parse_horizons(horizons))
+        frames, reports = load_ohlcv(source, repairs=set(repair or []),
+                                     min_bars=required_bars(cfg), with_reports=True)
+    if as_json:
+        print_json({"ok": True, "symbols": {s: r.to_dict() for s, r in reports.items()}})
+        return
+    rows = [(s, r.n_bars, r.start, r.end, r.bar_spacing,
+             sum(r.repairs.values()), len(r.warnings)) for s, r in reports.items()]
+    console.print(table("Data report", ["symbol", "bars", "start", "end", "spacing",
+                                        "repaired", "gap warnings"], rows))
+    for s, r in reports.items():
+        for w in r.warnings[:5]:
+            console.print(f"[yellow]{s}[/]: {w}")
+    console.print(f"[green]ok[/]: {len(frames)} symbols valid")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
+    app.command("synth")(synth)
+    app.command("features")(features)
+    app.command("audit")(audit)
+
+
+def synth(
+    out: Path = typer.Option(..., "--out", help="Folder to write one file per symbol into."),
+    symbols: int = typer.Option(10, "--symbols", min=1),
+    bars: int = typer.Option(2520, "--bars", min=10),
+    strength: float = typer.Option(0.325, "--strength", min=0.0,
+                                   help="Signal strength c; 0 = random walk. h=1 ceiling "
+                                        "= 1/2 + arctan(c)/pi."),
+    seed: int = typer.Option(0, "--seed"),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write a synthetic universe with a known accuracy ceiling (universe.json)."""
+    if fmt not in ("csv", "parquet"):
+        fail(f"--format: expected csv or parquet, got {fmt!r}")
+    with clear_errors():
+        universe = make_universe(symbols, bars, strength, seed)
+        write_ohlcv(universe.frames, out, fmt)
+        meta = universe.metadata()
+        atomic_write_json(out / "universe.json", meta)
+    if as_json:
+        print_json({"out": str(out), **meta})
+        return
+    rows = [(h, f"{a:.4f}", f"{universe.bayes_accuracy_se[h]:.4f}")
+            for h, a in universe.bayes_accuracy.items()]
+    console.print(table(f"Synthetic universe: {symbols} symbols x {bars} bars -> {out}",
+                        ["horizon", "Bayes-optimal accuracy", "MC s.e."], rows))
+
+
+def features(
+    source: str = typer.Option(None, "--data", help="Folder, file or sample:msft"),
+    out: Path = typer.Option(None, "--out", help="Write features + targets as Parquet here."),
+    lookback: int = typer.Option(60),
+    horizons: str = typer.Option("1,5,10,30"),
+    list_only: bool = typer.Option(False, "--list", help="List the registered indicators."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Build causal features and targets (or list the indicators)."""
+    if list_only:
+        rows = [(i.name, i.warmup, i.description) for i in INDICATORS.values()]
+        if as_json:
+            print_json([{"name": r[0], "warmup": r[1], "description": r[2]} for r in rows])
+        else:
+            console.print(table(f"{len(rows)} causal indicators", ["name", "warm-up", "what"],
+                                rows))
+        return
+    if source is None:
+        fail("--data: required unless --list is given")
+    with clear_errors():
+        cfg = FeatureConfig(lookback=lookback, horizons=parse_horizons(horizons))
+        frames = load_ohlcv(source, min_bars=required_bars(cfg))
+        summary = {}
+        for symbol, frame in frames.items():
+            prepared = prepare_symbol(symbol, frame, cfg)
+            summary[symbol] = {"bars": len(frame), "features": len(prepared.feature_names),
+                               "samples": prepared.n_samples,
+                               "first_sample": str(prepared.dates[prepared.first_sample])}
+            if out is not None:
+                import pandas as pd
+
+                from causalcast.io import atomic_write_bytes
+                cols = prepared.feature_names + [f"ret_fwd_{h}" for h in cfg.horizons]
+                data = pd.DataFrame(np.hstack([prepared.features, prepared.targets]),
+                                    index=prepared.dates, columns=cols)
+                atomic_write_bytes(out / f"{symbol}.features.parquet", data.to_parquet())
+    if as_json:
+        print_json(summary)
+        return
+    console.print(table("Features", ["symbol", "bars", "features", "samples", "first sample"],
+                        [(s, v["bars"], v["features"], v["samples"], v["first_sample"])
+                         for s, v in summary.items()]))
+
+
+def audit(
+    source: str = typer.Option(..., "--data", help="Folder, file or sample:msft"),
+    cuts: int = typer.Option(20, "--cuts", min=2, help="Cut points per symbol."),
+    config: Path = typer.Option(None, "--config", help="TOML settings file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Leakage audit: prefix invariance, perturbation, purge, augmentation isolation.
+    Exits 1 naming the feature or fold at fault."""
+    with clear_errors():
+        settings = load_settings(config)
+        frames = load_ohlcv(source, min_bars=required_bars(settings.features, settings.split))
+        started = time.perf_counter()
+        report = run_audit(frames, settings, n_cuts=cuts)
+    if as_json:
+        print_json({**report.to_dict(), "seconds": round(time.perf_counter() - started, 2)})
+    else:
+        rows = [(n, s, p, f, first[:80]) for n, s, p, f, first in audit_table_rows(report)]
+        console.print(table("Leakage audit", ["check", "subject", "passed", "failed",
+                                              "first failure"], rows))
+        verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"
+        console.print(f"{verdict}: {len(report.checks)} checks, {len(report.failures)} failed")
+    if not report.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Market data: loading, validation and a synthetic market whose predictability is known."""

@@ -1,0 +1,2 @@
+"""Causal features: indicators that see only the past, and the one function that looks ahead
+(targets)."""
