@@ -1,0 +1,380 @@
+"""`Registry`: the one object callers use. It composes a metadata store, an artifact store and one
+cross-store lock, and owns the operations that touch both stores.
+
+**register** = put the artifact (outside the lock: hashing and fsync run in parallel across
+workers), then, under the lock, make sure the object still exists (re-writing it if gc removed
+it meanwhile) and insert the version row in one transaction. **gc** = under the same lock, read
+the referenced digests and delete unreferenced objects older than a grace period. Because gc
+and the locked half of register exclude each other, a version row can never be committed whose
+object gc has deleted, whatever the grace period (even 0). The grace period is a second line of
+defence for writers the lock does not reach (a future multi-host object store, external tools)
+and saves re-writing objects a writer is about to reference; `put` of existing bytes refreshes the
+object's mtime for the same reason. Temporary files of interrupted writes are removed only
+after `MIN_TEMP_AGE_S`, since one may belong to a write in progress outside the lock.
+
+A `Registry` pickles as its home path, so a process-pool or Ray worker re-opens it on arrival.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import traceback as tb
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from causalcast.registry.artifacts import FileArtifactStore
+from causalcast.registry.base import (
+    ArtifactStore,
+    GateRefused,
+    GateResult,
+    JobKey,
+    JobRecord,
+    MetadataStore,
+    ModelVersion,
+    NewVersion,
+    NotFoundError,
+    RegistryError,
+    RunRecord,
+    StageEvent,
+)
+from causalcast.registry.gates import GateContext, run_gates
+from causalcast.registry.lineage import Lineage, canonical_json, code_version
+from causalcast.registry.store import SQLiteStore, check_key, check_name, check_stage
+
+DEFAULT_GRACE_S = 3600.0
+MIN_TEMP_AGE_S = 600.0
+DB_NAME = "registry.db"
+LOCK_NAME = "registry.lock"
+
+
+def default_user() -> str:
+    """Who is acting: ``CAUSALCAST_USER``, else the login name."""
+    try:
+        return os.environ.get("CAUSALCAST_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return f"uid{os.getuid()}"
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: ModelVersion
+    gates: list[GateResult]
+
+
+@dataclass
+class VerifyReport:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    n_versions: int = 0
+    n_objects: int = 0
+    n_unreferenced: int = 0
+    n_temp_files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}
+
+
+@dataclass
+class GcReport:
+    removed: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    kept_referenced: int = 0
+    kept_young: int = 0
+    temp_removed: int = 0
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Registry:
+    """Runs, jobs, per-epoch metrics, model versions, stages and artifacts.
+
+    Open one per process with `Registry.open(home)`; every method is safe to call from many
+    processes at once."""
+
+    def __init__(self, meta: MetadataStore, artifacts: ArtifactStore,
+                 lock: Callable[[], AbstractContextManager[Any]], *,
+                 reopen: tuple[Any, ...] | None = None) -> None:
+        self.meta = meta
+        self.artifacts = artifacts
+        self._lock = lock
+        self._reopen = reopen
+
+    @classmethod
+    def open(cls, home: str | Path = ".causalcast", *, create: bool = True,
+             busy_timeout_s: float = 60.0) -> Registry:
+        """SQLite + local artifacts under ``home/registry``. ``create=False`` refuses a home
+        without a registry instead of making an empty one (read-only commands)."""
+        root = Path(home) / "registry"
+        if not create and not (root / DB_NAME).exists():
+            raise NotFoundError(f"no registry under {root} (nothing registered yet?)")
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(root / LOCK_NAME), timeout=busy_timeout_s)
+        artifacts = FileArtifactStore(root)
+        meta = SQLiteStore(root / DB_NAME, busy_timeout_s=busy_timeout_s,
+                           setup_lock=lambda: lock)
+        return cls(meta, artifacts, lambda: lock, reopen=(str(home), busy_timeout_s))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._reopen is None:
+            raise TypeError("only a Registry made by Registry.open can be pickled")
+        home, timeout = self._reopen
+        return (_reopen, (home, timeout))
+
+    def close(self) -> None:
+        self.meta.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ runs and jobs
+    def start_run(self, run_id: str | None = None, *, name: str = "",
+                  config: dict[str, Any] | None = None) -> str:
+        """Create a run (or resume an existing one with the same id); returns the run id."""
+        run_id = run_id or new_run_id()
+        self.meta.create_run(run_id, name, config or {}, code_version())
+        return run_id
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return self.meta.get_run(run_id)
+
+    def runs(self) -> list[RunRecord]:
+        return self.meta.list_runs()
+
+    def finish_run(self, run_id: str, status: str | None = None) -> None:
+        """Close a run; by default ``done`` when every job is done, else ``failed``."""
+        if status is None:
+            counts = self.meta.job_counts(run_id)
+            status = "done" if sum(counts.values()) == counts["done"] else "failed"
+        self.meta.finish_run(run_id, status)
+
+    def record_audit(self, run_id: str, report: Any) -> None:
+        """Store the run's leakage audit (an `AuditReport` or its dict); the ``leakage_audit``
+        gate reads it. Only the verdict, counts and the failed checks are kept."""
+        data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+        if not isinstance(data.get("passed"), bool):
+            raise RegistryError("audit: field 'passed' must be a bool")
+        failures = [c for c in data.get("checks", []) if not c.get("passed", True)]
+        summary = {k: v for k, v in data.items() if k != "checks"}
+        summary["failures"] = failures[:50]
+        self.meta.record_audit(run_id, summary)
+
+    def plan_jobs(self, run_id: str, keys: Iterable[JobKey | Sequence[Any]]) -> int:
+        """Record the run's jobs as pending (existing ones untouched); returns how many new."""
+        return self.meta.add_jobs(run_id, [check_key(k) for k in keys])
+
+    def completed_jobs(self, run_id: str) -> set[JobKey]:
+        return {j.key for j in self.meta.list_jobs(run_id, "done")}
+
+    def missing_jobs(self, run_id: str, keys: Iterable[JobKey | Sequence[Any]]
+                     ) -> list[JobKey]:
+        """The given jobs that are not done yet, in the given order: what a rerun must do."""
+        done = self.completed_jobs(run_id)
+        return [k for k in (check_key(k) for k in keys) if k not in done]
+
+    def jobs(self, run_id: str, status: str | None = None) -> list[JobRecord]:
+        return self.meta.list_jobs(run_id, status)
+
+    def progress(self, run_id: str) -> dict[str, int]:
+        counts = self.meta.job_counts(run_id)
+        return {**counts, "total": sum(counts.values())}
+
+    def job_started(self, run_id: str, key: JobKey | Sequence[Any], *,
+                    worker: str | None = None) -> JobRecord:
+        """Mark a job running. If it is already done (a retried task) the returned record says
+        ``status == 'done'``: skip the work."""
+        worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        return self.meta.start_job(run_id, check_key(key), worker)
+
+    def job_finished(self, run_id: str, key: JobKey | Sequence[Any]) -> JobRecord:
+        """Mark a job done that registers no version (`register_version` with ``job=`` already
+        marks its job done in the same transaction)."""
+        return self.meta.finish_job(run_id, check_key(key))
+
+    def job_failed(self, run_id: str, key: JobKey | Sequence[Any], error: BaseException | str,
+                   traceback_text: str | None = None) -> JobRecord:
+        """Record a failure with its traceback (from the exception unless given)."""
+        if isinstance(error, BaseException):
+            message = f"{type(error).__name__}: {error}"
+            traceback_text = traceback_text or "".join(tb.format_exception(error))
+        else:
+            message = str(error)
+        return self.meta.fail_job(run_id, check_key(key), message, traceback_text or "")
+
+    def log_epoch(self, run_id: str, key: JobKey | Sequence[Any], epoch: int,
+                  metrics: dict[str, Any]) -> None:
+        self.meta.log_epoch(run_id, check_key(key), epoch, metrics)
+
+    def epoch_metrics(self, run_id: str, key: JobKey | Sequence[Any]) -> list[dict[str, Any]]:
+        return self.meta.epoch_metrics(run_id, check_key(key))
+
+    # ------------------------------------------------------------------ versions
+    def register_version(self, name: str, artifact: bytes, config: dict[str, Any],
+                         metrics: dict[str, Any], lineage: Lineage, *,
+                         run_id: str | None = None, job: JobKey | Sequence[Any] | None = None,
+                         by: str | None = None) -> ModelVersion:
+        """Store the artifact and register a candidate version of ``name``; with ``job`` the
+        job is marked done in the same transaction. Returns the new (or, for a job already
+        done, the existing) version."""
+        check_name(name, "version name")
+        if not isinstance(lineage, Lineage):
+            raise RegistryError(f"lineage: expected causalcast.registry.Lineage, got "
+                                f"{type(lineage).__name__}")
+        if not isinstance(config, dict) or not isinstance(metrics, dict):
+            raise RegistryError("config and metrics: expected dicts")
+        canonical_json(config, "config")  # refuse bad input before anything is written
+        canonical_json(metrics, "metrics")
+        key = None if job is None else check_key(job)
+        digest = self.artifacts.put(artifact)
+        new = NewVersion(name=name, artifact_sha256=digest, artifact_size=len(artifact),
+                         config=config, metrics=metrics,
+                         data_fingerprint=lineage.data_fingerprint,
+                         feature_config=dict(lineage.feature_config),
+                         split_config=dict(lineage.split_config), code_version=dict(lineage.code),
+                         lineage=lineage.details(), run_id=run_id, job=key)
+        with self._lock():
+            if not self.artifacts.exists(digest):  # gc removed it before we held the lock
+                self.artifacts.put(artifact)
+            return self.meta.insert_version(new, by or default_user())
+
+    def get_version(self, ref: str | int) -> ModelVersion:
+        return self.meta.get_version(ref)
+
+    def versions(self, name: str | None = None, stage: str | None = None,
+                 run_id: str | None = None) -> list[ModelVersion]:
+        return self.meta.list_versions(name, stage, run_id)
+
+    def production(self, name: str) -> ModelVersion | None:
+        return self.meta.production(name)
+
+    def load_artifact(self, version: ModelVersion | str | int) -> bytes:
+        """The version's bytes, verified against its SHA-256."""
+        if not isinstance(version, ModelVersion):
+            version = self.get_version(version)
+        return self.artifacts.get(version.artifact_sha256)
+
+    def load_weights(self, version: ModelVersion | str | int) -> tuple[dict[str, Any],
+                                                                        dict[str, Any]]:
+        """Tensors and embedded config of a version whose artifact is `causalcast.weights`
+        bytes (verified hash, safetensors, no code executed)."""
+        from causalcast.weights import parse
+
+        if not isinstance(version, ModelVersion):
+            version = self.get_version(version)
+        return parse(self.load_artifact(version), sha256=version.artifact_sha256,
+                     source=f"version {version.ref}")
+
+    # ------------------------------------------------------------------ stages
+    def check_gates(self, ref: str | int, gates: Sequence[str] | None = None
+                    ) -> list[GateResult]:
+        version = self.get_version(ref)
+        run = self.meta.get_run(version.run_id) if version.run_id else None
+        return run_gates(GateContext(version, run, self.production(version.name)), gates)
+
+    def promote(self, ref: str | int, *, stage: str = "production", by: str | None = None,
+                reason: str = "", gates: Sequence[str] | None = None) -> Promotion:
+        """Move a version to ``stage``. To production only if every gate passes (default: all
+        default gates); raises `GateRefused` naming the failed gates otherwise. Records who,
+        when, why and the gate results."""
+        check_stage(stage)
+        version = self.get_version(ref)
+        results: list[GateResult] = []
+        if stage == "production":
+            results = self.check_gates(version.version_id, gates)
+            failed = [r for r in results if not r.passed]
+            if failed:
+                raise GateRefused(f"promote {version.ref}: refused by "
+                                  + "; ".join(f"gate {r.gate!r}: {r.detail}" for r in failed),
+                                  results)
+        moved = self.meta.set_stage(version.version_id, stage, by or default_user(), reason,
+                                    [r.to_dict() for r in results])
+        return Promotion(moved, results)
+
+    def rollback(self, name: str, *, by: str | None = None, reason: str = "") -> ModelVersion:
+        """Archive the production version of ``name`` and restore the one it replaced."""
+        return self.meta.rollback(name, by or default_user(), reason)
+
+    def history(self, name: str | None = None) -> list[StageEvent]:
+        return self.meta.stage_history(name)
+
+    # ------------------------------------------------------------------ maintenance
+    def verify(self) -> VerifyReport:
+        """Re-hash every artifact and check every reference. Needs no lock: versions are never
+        deleted and gc never deletes a referenced object, so the references read first stay
+        valid while the objects are listed."""
+        report = VerifyReport()
+        report.problems += self.meta.check_integrity()
+        versions = self.meta.list_versions()
+        report.n_versions = len(versions)
+        referenced = {v.artifact_sha256 for v in versions}
+        present = set()
+        for digest in self.artifacts.digests():
+            problem = self.artifacts.check(digest)
+            if problem and digest not in referenced and not self.artifacts.exists(digest):
+                continue  # an unreferenced object removed by a concurrent gc
+            present.add(digest)
+            if problem:
+                report.problems.append(problem)
+        report.n_objects = len(present)
+        for v in versions:
+            if v.artifact_sha256 not in present and not self.artifacts.exists(v.artifact_sha256):
+                report.problems.append(f"version {v.ref} (id {v.version_id}): artifact "
+                                       f"{v.artifact_sha256} is missing")
+        report.n_unreferenced = len(present - referenced)
+        if report.n_unreferenced:
+            report.notes.append(f"{report.n_unreferenced} unreferenced objects (gc removes "
+                                f"them after the grace period)")
+        temp = self.artifacts.temp_files()
+        report.n_temp_files = len(temp)
+        if temp:
+            report.notes.append(f"{len(temp)} temporary files of interrupted writes (not "
+                                f"objects; gc removes them)")
+        return report
+
+    def gc(self, grace_s: float = DEFAULT_GRACE_S, *, dry_run: bool = False) -> GcReport:
+        """Delete objects no version references and older than ``grace_s`` (see module doc for
+        why this is safe while writers run), and stale temporary files."""
+        if grace_s < 0:
+            raise RegistryError(f"grace: expected seconds >= 0, got {grace_s}")
+        report = GcReport(dry_run=dry_run)
+        with self._lock():
+            referenced = self.meta.referenced_digests()
+            for digest in list(self.artifacts.digests()):
+                if digest in referenced:
+                    report.kept_referenced += 1
+                elif self.artifacts.age_seconds(digest) < grace_s:
+                    report.kept_young += 1
+                else:
+                    report.removed.append(digest)
+                    report.bytes_freed += self.artifacts.size(digest)
+                    if not dry_run:
+                        self.artifacts.delete(digest)
+            if not dry_run:
+                report.temp_removed = self.artifacts.remove_temp_files(
+                    max(grace_s, MIN_TEMP_AGE_S))
+        return report
+
+
+def _reopen(home: str, busy_timeout_s: float) -> Registry:
+    return Registry.open(home, busy_timeout_s=busy_timeout_s)
