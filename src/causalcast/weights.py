@@ -46,10 +46,24 @@ def _canonical(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _canonical_header(data: bytes) -> bytes:
+    """Rewrite the safetensors header as sorted-key JSON.
+
+    safetensors keeps ``__metadata__`` in a hash map, so its key order (and with it the file's
+    SHA-256) changes from call to call; content-addressed storage needs equal models to give
+    equal bytes. Data offsets are relative to the end of the header, so only the header moves."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to 8-byte alignment
+    return len(text).to_bytes(8, "little") + text + data[8 + n:]
+
+
 def serialize(tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> tuple[bytes, str]:
     """Tensor-file bytes and their SHA-256; bytes are deterministic for equal inputs."""
     clean = {k: v.detach().cpu().contiguous() for k, v in sorted(tensors.items())}
-    data = st_save(clean, metadata={"format": FORMAT, "config": _canonical(config)})
+    data = _canonical_header(st_save(clean, metadata={"format": FORMAT,
+                                                      "config": _canonical(config)}))
     return data, sha256_bytes(data)
 
 
