@@ -9,6 +9,7 @@ import sys
 import typer
 
 from causalcast.cli import data as data_commands
+from causalcast.cli import registry as registry_commands
 from causalcast.cli import run as run_command
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 data_commands.register(app)
 run_command.register(app)
+registry_commands.register(app)
 
 
 def main() -> None:

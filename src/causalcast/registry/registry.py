@@ -246,6 +246,12 @@ class Registry:
         canonical_json(config, "config")  # refuse bad input before anything is written
         canonical_json(metrics, "metrics")
         key = None if job is None else check_key(job)
+        if key is not None and run_id is None:
+            raise RegistryError("job: a job key needs its run_id")
+        if run_id is not None:  # unknown run or job: refuse before writing anything
+            self.meta.get_run(run_id)
+        if key is not None:
+            self.meta.get_job(run_id, key)
         digest = self.artifacts.put(artifact)
         new = NewVersion(name=name, artifact_sha256=digest, artifact_size=len(artifact),
                          config=config, metrics=metrics,
@@ -325,9 +331,9 @@ class Registry:
         valid while the objects are listed."""
         report = VerifyReport()
         report.problems += self.meta.check_integrity()
-        versions = self.meta.list_versions()
-        report.n_versions = len(versions)
-        referenced = {v.artifact_sha256 for v in versions}
+        references = self.meta.artifact_references()
+        report.n_versions = len(references)
+        referenced = {digest for _, _, digest, _ in references}
         present = set()
         for digest in self.artifacts.digests():
             problem = self.artifacts.check(digest)
@@ -337,10 +343,14 @@ class Registry:
             if problem:
                 report.problems.append(problem)
         report.n_objects = len(present)
-        for v in versions:
-            if v.artifact_sha256 not in present and not self.artifacts.exists(v.artifact_sha256):
-                report.problems.append(f"version {v.ref} (id {v.version_id}): artifact "
-                                       f"{v.artifact_sha256} is missing")
+        for version_id, ref, digest, size in references:
+            if digest not in present and not self.artifacts.exists(digest):
+                report.problems.append(f"version {ref} (id {version_id}): artifact {digest} "
+                                       f"is missing")
+            elif digest in present and self.artifacts.size(digest) != size:
+                report.problems.append(f"version {ref} (id {version_id}): artifact {digest} "
+                                       f"has {self.artifacts.size(digest)} bytes, the version "
+                                       f"recorded {size}")
         report.n_unreferenced = len(present - referenced)
         if report.n_unreferenced:
             report.notes.append(f"{report.n_unreferenced} unreferenced objects (gc removes "

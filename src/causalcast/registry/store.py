@@ -538,6 +538,12 @@ class SQLiteStore:
                            replaced_version_id=r["replaced_version_id"]) for r in rows]
 
     # ------------------------------------------------------------------ maintenance
+    def artifact_references(self) -> list[tuple[int, str, str, int]]:
+        """(version_id, "name:version", sha256, size) of every version row, stage or not."""
+        return [(r[0], f"{r[1]}:{r[2]}", r[3], r[4]) for r in self._conn.execute(
+            "SELECT version_id, name, version, artifact_sha256, artifact_size "
+            "FROM model_versions ORDER BY version_id")]
+
     def referenced_digests(self) -> set[str]:
         return {r[0] for r in self._conn.execute(
             "SELECT DISTINCT artifact_sha256 FROM model_versions")}

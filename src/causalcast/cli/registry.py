@@ -1,0 +1,235 @@
+"""`causalcast registry list|show|verify|promote|rollback|gc`: inspect and curate model versions.
+
+Exit codes: 0 ok; 1 verify found problems or a gate refused a promotion; 2 bad input (unknown
+version, stage, run; no registry under --home).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from causalcast.cli.common import (
+    JSON_OPTION,
+    clear_errors,
+    console,
+    err_console,
+    fail,
+    print_json,
+    table,
+)
+from causalcast.registry import (
+    DEFAULT_GRACE_S,
+    STAGES,
+    GateRefused,
+    ModelVersion,
+    Registry,
+    default_user,
+)
+
+registry_app = typer.Typer(help="Model versions, stages and artifacts.", no_args_is_help=True)
+
+HOME_OPTION = typer.Option(Path(".causalcast"), "--home",
+                           help="Where results are kept (same as `causalcast run`).")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
+
+
+@contextmanager
+def _open(home: Path, create: bool = False) -> Iterator[Registry]:
+    with clear_errors():
+        reg = Registry.open(home, create=create)
+    try:
+        with clear_errors():
+            yield reg
+    finally:
+        reg.close()
+
+
+def _version_dict(v: ModelVersion) -> dict[str, Any]:
+    return {"ref": v.ref, **asdict(v)}
+
+
+def _headline(v: ModelVersion) -> tuple[Any, ...]:
+    metrics = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items())
+                        if isinstance(val, int | float) and not isinstance(val, bool))[:60]
+    return (v.version_id, v.ref, v.stage, v.artifact_sha256[:12], v.run_id or "",
+            v.created_at[:19], metrics)
+
+
+@registry_app.command("list")
+def list_versions(
+    name: str = typer.Option(None, "--name", help="Only versions of this name."),
+    stage: str = typer.Option(None, "--stage", help=f"Only this stage: {', '.join(STAGES)}."),
+    run: str = typer.Option(None, "--run", help="Only versions of this run."),
+    runs: bool = typer.Option(False, "--runs", help="List runs with job progress instead."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List model versions (or runs with --runs)."""
+    with _open(home) as reg:
+        if runs:
+            rows = [{**asdict(r), "jobs": reg.progress(r.run_id)} for r in reg.runs()]
+            if as_json:
+                print_json(rows)
+                return
+            console.print(table("Runs", ["run", "name", "status", "done", "failed", "pending",
+                                         "running", "created"],
+                                [(r["run_id"], r["name"], r["status"], r["jobs"]["done"],
+                                  r["jobs"]["failed"], r["jobs"]["pending"],
+                                  r["jobs"]["running"], r["created_at"][:19]) for r in rows]))
+            return
+        versions = reg.versions(name, stage, run)
+    if as_json:
+        print_json([_version_dict(v) for v in versions])
+        return
+    console.print(table(f"{len(versions)} model versions",
+                        ["id", "version", "stage", "artifact", "run", "created", "metrics"],
+                        [_headline(v) for v in versions]))
+
+
+@registry_app.command("show")
+def show(
+    ref: str = typer.Argument(None, help="Version: id, name:version or name@stage."),
+    run: str = typer.Option(None, "--run", help="Show a run's jobs (errors included) instead."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show one version (config, metrics, lineage, stage history) or one run's jobs."""
+    if (ref is None) == (run is None):
+        fail("give a version reference or --run RUN_ID (one of them)")
+    with _open(home) as reg:
+        if run is not None:
+            info = reg.get_run(run)
+            jobs = reg.jobs(run)
+            if as_json:
+                print_json({**asdict(info), "jobs": [asdict(j) for j in jobs]})
+                return
+            console.print(table(f"Run {run} ({info.status})",
+                                ["symbol", "model", "fold", "status", "attempts", "seconds",
+                                 "version", "error"],
+                                [(j.symbol, j.model, j.fold, j.status, j.attempts,
+                                  "" if j.seconds is None else f"{j.seconds:.2f}",
+                                  j.version_id or "", (j.error or "")[:60]) for j in jobs]))
+            return
+        version = reg.get_version(ref)
+        history = reg.history(version.name)
+    mine = [asdict(e) for e in history if e.version_id == version.version_id]
+    if as_json:
+        print_json({**_version_dict(version), "history": mine})
+        return
+    console.print(f"[bold]{version.ref}[/] (id {version.version_id}) stage "
+                  f"[bold]{version.stage}[/], created {version.created_at}")
+    for label, value in (("artifact", f"{version.artifact_sha256} ({version.artifact_size} "
+                                      f"bytes)"),
+                         ("run", version.run_id), ("data fingerprint", version.data_fingerprint),
+                         ("code", json.dumps(version.code_version)),
+                         ("features", json.dumps(version.feature_config)),
+                         ("split", json.dumps(version.split_config)),
+                         ("lineage", json.dumps(version.lineage)),
+                         ("config", json.dumps(version.config)),
+                         ("metrics", json.dumps(version.metrics))):
+        console.print(f"  {label:>16}: {value}", highlight=False)
+    console.print(table("Stage history", ["at", "from", "to", "action", "by", "reason"],
+                        [(e["at"][:19], e["from_stage"] or "", e["to_stage"], e["action"],
+                          e["by"], e["reason"]) for e in mine]))
+
+
+@registry_app.command("verify")
+def verify(home: Path = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Re-hash every artifact and check every reference; exit 1 on any problem."""
+    with _open(home) as reg:
+        report = reg.verify()
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for problem in report.problems:
+            err_console.print(f"[red]problem[/]: {problem}", highlight=False)
+        for note in report.notes:
+            console.print(f"[dim]note[/]: {note}", highlight=False)
+        verdict = "[green]clean[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"
+        console.print(f"verify: {verdict}; {report.n_versions} versions, {report.n_objects} "
+                      f"objects re-hashed")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@registry_app.command("promote")
+def promote(
+    ref: str = typer.Argument(..., help="Version: id, name:version or name@stage."),
+    to: str = typer.Option("production", "--to", help=f"Target stage: {', '.join(STAGES)}."),
+    reason: str = typer.Option("", "--reason", help="Why (recorded)."),
+    by: str = typer.Option(None, "--by", help="Who (recorded); default: $CAUSALCAST_USER or "
+                           "the login name."),
+    gate: list[str] = typer.Option(None, "--gate", help="Gates to apply instead of the "
+                                   "defaults (repeatable)."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Move a version to a stage; to production only if every gate passes (exit 1 if not)."""
+    with _open(home) as reg:
+        try:
+            result = reg.promote(ref, stage=to, by=by or default_user(), reason=reason,
+                                 gates=gate or None)
+        except GateRefused as refused:
+            if as_json:
+                print_json({"promoted": False, "error": str(refused),
+                            "gates": [r.to_dict() for r in refused.results]})
+            else:
+                console.print(table("Gates", ["gate", "passed", "detail"],
+                                    [(r.gate, r.passed, r.detail) for r in refused.results]))
+                err_console.print(f"[bold red]refused:[/] {refused}", highlight=False)
+            raise typer.Exit(1) from None
+    if as_json:
+        print_json({"promoted": True, **_version_dict(result.version),
+                    "gates": [r.to_dict() for r in result.gates]})
+        return
+    if result.gates:
+        console.print(table("Gates", ["gate", "passed", "detail"],
+                            [(r.gate, r.passed, r.detail) for r in result.gates]))
+    console.print(f"[green]{result.version.ref}[/] is now {result.version.stage}")
+
+
+@registry_app.command("rollback")
+def rollback(
+    name: str = typer.Argument(..., help="Model name whose production version to roll back."),
+    reason: str = typer.Option("", "--reason", help="Why (recorded)."),
+    by: str = typer.Option(None, "--by", help="Who (recorded)."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Archive the production version and restore the one it replaced."""
+    with _open(home) as reg:
+        restored = reg.rollback(name, by=by or default_user(), reason=reason)
+    if as_json:
+        print_json(_version_dict(restored))
+        return
+    console.print(f"[green]{restored.ref}[/] is production again")
+
+
+@registry_app.command("gc")
+def gc(
+    grace: float = typer.Option(DEFAULT_GRACE_S, "--grace", min=0.0,
+                                help="Keep unreferenced objects younger than this (seconds)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report, delete nothing."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove artifacts no version references (safe while writers run)."""
+    with _open(home) as reg:
+        report = reg.gc(grace, dry_run=dry_run)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"gc: {verb} {len(report.removed)} objects ({report.bytes_freed} bytes), "
+                  f"{report.temp_removed} stale temporary files; kept {report.kept_referenced} "
+                  f"referenced and {report.kept_young} younger than {grace:g}s")
