@@ -1,9 +1,102 @@
 """Honest evaluation: metrics with their uncertainty, significance tests against baselines,
 a next-bar backtest with costs, and the gated grade.
 
-Everything here is a pure function of forecasts and realised values: no model, no fitting.
+Everything here is a pure, vectorised function of forecasts and realised values: no model, no
+fitting, so walk-forward evaluation, the report, the promotion gate and serving can all call
+the same code.
 """
 
 from causalcast.evaluation._validate import EvaluationInputError
+from causalcast.evaluation.backtest import (
+    BacktestResult,
+    PerformanceStats,
+    backtest,
+    backtest_ohlcv,
+    buy_and_hold,
+    performance_stats,
+    probability_positions,
+    sign_positions,
+    zscore_positions,
+)
+from causalcast.evaluation.grade import RUBRIC, Grade, honest_grade, rubric_grade
+from causalcast.evaluation.metrics import (
+    Coverage,
+    DirectionalAccuracy,
+    PriceErrors,
+    Reliability,
+    binary_log_loss,
+    brier_score,
+    central_interval,
+    coverage_table,
+    directional_accuracy,
+    expected_calibration_error,
+    forecast_metrics,
+    forecast_price,
+    gaussian_crps,
+    gaussian_nll,
+    interval_coverage,
+    price_errors,
+    prob_up,
+    reliability_table,
+    student_t_crps,
+    student_t_nll,
+    wilson_interval,
+)
+from causalcast.evaluation.significance import (
+    BinomialResult,
+    DMResult,
+    PTResult,
+    binomial_test,
+    diebold_mariano,
+    long_run_variance,
+    pairwise_diebold_mariano,
+    pesaran_timmermann,
+    rejection_rate,
+)
 
-__all__ = ["EvaluationInputError"]
+__all__ = [
+    "RUBRIC",
+    "BacktestResult",
+    "BinomialResult",
+    "Coverage",
+    "DMResult",
+    "DirectionalAccuracy",
+    "EvaluationInputError",
+    "Grade",
+    "PTResult",
+    "PerformanceStats",
+    "PriceErrors",
+    "Reliability",
+    "backtest",
+    "backtest_ohlcv",
+    "binary_log_loss",
+    "binomial_test",
+    "brier_score",
+    "buy_and_hold",
+    "central_interval",
+    "coverage_table",
+    "diebold_mariano",
+    "directional_accuracy",
+    "expected_calibration_error",
+    "forecast_metrics",
+    "forecast_price",
+    "gaussian_crps",
+    "gaussian_nll",
+    "honest_grade",
+    "interval_coverage",
+    "long_run_variance",
+    "pairwise_diebold_mariano",
+    "performance_stats",
+    "pesaran_timmermann",
+    "price_errors",
+    "prob_up",
+    "probability_positions",
+    "rejection_rate",
+    "reliability_table",
+    "rubric_grade",
+    "sign_positions",
+    "student_t_crps",
+    "student_t_nll",
+    "wilson_interval",
+    "zscore_positions",
+]
