@@ -11,11 +11,12 @@ differential has autocovariances up to lag h-1 and none beyond. The default esti
 exactly those with equal (rectangular, "uniform") weights - the original DM/HLN estimator and
 R ``forecast::dm.test``'s default. Newey-West (Bartlett) weights with the same lag
 (``kernel="bartlett"``) are always non-negative but shrink the very autocovariances that are
-there: in our simulation (MA(h-1) differential under the null, 4000 series) they rejected a
-true null at 5 % in 9-12 % of series for h in 2..10 and n in 100..1000, against 4-6 % for the
-rectangular kernel with HLN (tests/test_eval_significance.py keeps a version of that check).
-If the rectangular estimate is not positive, the Bartlett estimate is used instead and the
-result says so (`fallback`).
+there: simulating an MA(h-1) differential under the null (4000 series, benchmarks/
+eval_dm_size.py), the 5 % test with HLN rejected 8.6-12.9 % of series with Bartlett weights
+and 4.2-6.3 % with the rectangular kernel for h = 2..10 and n = 100..1000 (except 9.5 % at
+n = 100, h = 10); tests/test_eval_significance.py keeps a version of that check. If the
+rectangular estimate is not positive, the Bartlett estimate is used instead and the result
+says so (`fallback`).
 
 All tests accept 1-D inputs (one series) or 2-D inputs (columns = independent series, tested
 column by column in one vectorised pass); fields are floats for 1-D and arrays for 2-D.
