@@ -26,6 +26,7 @@ class MicroBatcher(Generic[In, Out]):
         self.max_batch = max_batch
         self._queue: list[tuple[In, asyncio.Future[Out]]] = []
         self._running = False
+        self._task: asyncio.Task[None] | None = None  # kept so the drain task is not collected
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self.batches = 0
         self.items = 0
@@ -36,7 +37,7 @@ class MicroBatcher(Generic[In, Out]):
         self._queue.append((item, future))
         if not self._running:
             self._running = True
-            loop.create_task(self._drain())
+            self._task = loop.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
