@@ -10,7 +10,10 @@ past, so the ceiling below is reachable from its own bars alone):
 
 `c` is the `strength`. The signal `s` is a unit-variance exponential average of past shocks,
 so for zero drift the Bayes-optimal one-bar directional accuracy is
-E[Phi(c|s|)] = 1/2 + arctan(c)/pi exactly; `strength=0` is a pure (GARCH) random walk.
+E[Phi(c|s|)] = 1/2 + arctan(c)/pi exactly. `strength=0` removes the signal; with
+`annual_drift=0, drift_dispersion=0` as well it is a pure, driftless (GARCH) random walk, where
+any skill a model appears to find is false. With drift, "always up" has a small real edge, and
+the ceilings below include it.
 For h > 1 the sum of returns is not Gaussian (GARCH, feedback of shocks into s), so its
 ceiling is computed by Monte Carlo with the true model (see `_monte_carlo_ceiling`).
 
@@ -51,12 +54,13 @@ class SyntheticParams:
     garch_beta: float = 0.90
     annual_vol: float = 0.25
     annual_drift: float = 0.05
+    drift_dispersion: float = 0.1     # annual std of per-symbol drift around annual_drift
     freq: str = "B"
     start: str = "2010-01-04"
     bars_per_year: int = 252
     horizons: tuple[int, ...] = DEFAULT_HORIZONS
-    mc_states: int = 2000             # states sampled for the h > 1 Monte Carlo ceiling
-    mc_paths: int = 4000              # continuation paths per state
+    mc_states: int = 1000             # states sampled for the h > 1 Monte Carlo ceiling
+    mc_paths: int = 2000              # continuation paths per state
 
     def __post_init__(self) -> None:
         checks = {
@@ -64,7 +68,7 @@ class SyntheticParams:
             "strength": self.strength >= 0, "persistence": 0 <= self.persistence < 1,
             "market_share": 0 <= self.market_share <= 1,
             "garch_alpha": self.garch_alpha >= 0, "garch_beta": self.garch_beta >= 0,
-            "annual_vol": self.annual_vol > 0,
+            "annual_vol": self.annual_vol > 0, "drift_dispersion": self.drift_dispersion >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -116,7 +120,7 @@ def _simulate_states(p: SyntheticParams, rng: np.random.Generator):
     vol_scale = np.exp(rng.normal(0.0, 0.25, k))          # symbols differ in volatility
     sigma_bar = p.annual_vol / math.sqrt(p.bars_per_year) * vol_scale
     omega = sigma_bar**2 * (1 - p.garch_alpha - p.garch_beta)
-    mu = p.annual_drift / p.bars_per_year + rng.normal(0, 0.1 / p.bars_per_year, k)
+    mu = (p.annual_drift + p.drift_dispersion * rng.standard_normal(k)) / p.bars_per_year
     market = rng.standard_normal(n)
     idio = rng.standard_normal((n, k))
     eps = math.sqrt(p.market_share) * market[:, None] + math.sqrt(1 - p.market_share) * idio
@@ -173,15 +177,16 @@ def _monte_carlo_ceiling(p: SyntheticParams, s_after: np.ndarray, var_next: np.n
     flat = rng.choice(n * k, size=m, replace=False)
     ti, si = np.unravel_index(flat, (n, k))
     paths = p.mc_paths
-    s = np.repeat(s_after[ti, si][:, None], paths, axis=1)
-    var = np.repeat(var_next[ti, si][:, None], paths, axis=1)
-    mu_s, omega_s = mu[si][:, None], omega[si][:, None]
+    s = np.repeat(s_after[ti, si][:, None], paths, axis=1).astype(np.float32)
+    var = np.repeat(var_next[ti, si][:, None], paths, axis=1).astype(np.float32)
+    mu_s = mu[si][:, None].astype(np.float32)
+    omega_s = omega[si][:, None].astype(np.float32)
     gain = math.sqrt(1 - p.persistence**2)
-    total = np.zeros((m, paths))
+    total = np.zeros((m, paths), dtype=np.float32)
     acc, se = {}, {}
     half = paths // 2
     for step in range(1, max(p.horizons) + 1):
-        e = rng.standard_normal((m, paths))
+        e = rng.standard_normal((m, paths), dtype=np.float32)
         sd = np.sqrt(var)
         total += mu_s + sd * (p.strength * s + e)
         s = p.persistence * s + gain * e

@@ -1,0 +1,5 @@
+"""`python -m causalcast` runs the CLI."""
+
+from causalcast.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP service: forecasts, option prices, Greeks and probabilities (FastAPI)."""

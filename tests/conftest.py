@@ -1,0 +1,51 @@
+"""Shared fixtures: small valid OHLCV frames and files built from the synthetic market."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causalcast.data.synthetic import make_universe
+
+
+def random_ohlcv(n: int, seed: int = 0, freq: str = "B", start: str = "2015-01-01",
+                 flat_every: int = 0) -> pd.DataFrame:
+    """A valid random-walk OHLCV frame; `flat_every` inserts flat bars (H=L=O=C) like the
+    early MSFT sample, which exercise the zero-division guards of the indicators."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0, 0.02, n)
+    close = 50 * np.exp(np.cumsum(r))
+    open_ = np.concatenate([[50.0], close[:-1]]) * np.exp(rng.normal(0, 0.005, n))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.01, n)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.01, n)))
+    volume = rng.integers(1_000, 1_000_000, n).astype(float)
+    if flat_every:
+        flat = np.arange(n) % flat_every == 0
+        open_[flat] = high[flat] = low[flat] = close[flat]
+    index = pd.date_range(start, periods=n, freq=freq, name="date")
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
+                         "volume": volume}, index=index)
+
+
+def yahoo_csv(frame: pd.DataFrame, path: Path, adj: bool = False) -> Path:
+    out = frame.rename(columns=str.capitalize).rename_axis("Date").reset_index()
+    if adj:
+        out.insert(5, "Adj Close", out["Close"] * 0.5)
+    out.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def universe():
+    return make_universe(n_symbols=3, n_bars=900, strength=0.325, seed=7, mc_states=200,
+                         mc_paths=400)
+
+
+@pytest.fixture
+def csv_folder(tmp_path: Path) -> Path:
+    for k, sym in enumerate(["AAA", "BBB"]):
+        yahoo_csv(random_ohlcv(600, seed=k), tmp_path / f"{sym}.csv")
+    return tmp_path
