@@ -116,3 +116,13 @@ def gc_loop(home: str, stop_file: str, results: Any) -> None:
         time.sleep(0.01)  # let writers take the lock in between
     reg.close()
     results.put(removed)
+
+
+def open_and_register(home: str, worker: int, barrier: Any, results: Any) -> None:
+    """Open a registry that may not exist yet (creation, WAL switch and migration race)."""
+    barrier.wait()
+    reg = Registry.open(home)
+    version = reg.register_version("fresh", weights_bytes(worker, 4)[0], {}, {},
+                                   Lineage(FINGERPRINT, FEATURES, SPLIT))
+    reg.close()
+    results.put(version.version)

@@ -124,3 +124,9 @@ def test_verify_exits_1_on_a_corrupt_artifact_and_gc_cleans_orphans(home: Path) 
     assert code == 1 and f"artifact {victim}: corrupt" in " ".join(out.split())
     code, out = cli(home, "verify", "--json")
     assert code == 1 and not json.loads(out)["ok"]
+
+
+def test_every_registry_command_has_help() -> None:
+    for command in ("list", "show", "verify", "promote", "rollback", "gc"):
+        result = runner.invoke(app, ["registry", command, "--help"])
+        assert result.exit_code == 0 and "--home" in result.output, command

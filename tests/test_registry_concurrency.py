@@ -155,3 +155,21 @@ def test_gc_with_no_grace_never_deletes_what_a_concurrent_writer_references(
     _assert_sound(reg)
     reg.gc(grace_s=0.0)
     assert set(reg.artifacts.digests()) == {v.artifact_sha256 for v in versions}
+
+
+def test_a_fresh_registry_can_be_created_by_many_processes_at_once(tmp_path: Path) -> None:
+    home = str(tmp_path / "fresh")
+    ctx = w.context()
+    barrier, results = ctx.Barrier(8), ctx.Queue()
+    procs = [ctx.Process(target=w.open_and_register, args=(home, i, barrier, results))
+             for i in range(8)]
+    for p in procs:
+        p.start()
+    numbers = sorted(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert numbers == list(range(1, 9))
+    reg = Registry.open(home)
+    assert reg.meta.schema_version() == 1
+    _assert_sound(reg)
