@@ -54,6 +54,7 @@ DEFAULT_GRACE_S = 3600.0
 MIN_TEMP_AGE_S = 600.0
 DB_NAME = "registry.db"
 LOCK_NAME = "registry.lock"
+LOCK_POLL_S = 0.005
 
 
 def default_user() -> str:
@@ -131,7 +132,9 @@ class Registry:
         artifacts = FileArtifactStore(root)
         meta = SQLiteStore(root / DB_NAME, busy_timeout_s=busy_timeout_s,
                            setup_lock=lambda: lock)
-        return cls(meta, artifacts, lambda: lock, reopen=(str(home), busy_timeout_s))
+        # The locked sections take milliseconds; poll often so waiters do not idle 50 ms.
+        return cls(meta, artifacts, lambda: lock.acquire(poll_interval=LOCK_POLL_S),
+                   reopen=(str(home), busy_timeout_s))
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._reopen is None:
