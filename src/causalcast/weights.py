@@ -46,10 +46,24 @@ def _canonical(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _canonical_header(data: bytes) -> bytes:
+    """Rewrite the safetensors header as sorted, compact JSON (padded to 8 bytes as the
+    format requires). safetensors writes its metadata map in hash order, which differs from
+    one process to the next, so without this equal models would get different bytes and
+    different content addresses. Tensor data and offsets are untouched."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":"))
+    raw = header.encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    return len(raw).to_bytes(8, "little") + raw + data[8 + n:]
+
+
 def serialize(tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> tuple[bytes, str]:
-    """Tensor-file bytes and their SHA-256; bytes are deterministic for equal inputs."""
+    """Tensor-file bytes and their SHA-256; bytes are deterministic for equal inputs, also
+    across processes."""
     clean = {k: v.detach().cpu().contiguous() for k, v in sorted(tensors.items())}
-    data = st_save(clean, metadata={"format": FORMAT, "config": _canonical(config)})
+    data = _canonical_header(st_save(clean, metadata={"format": FORMAT,
+                                                      "config": _canonical(config)}))
     return data, sha256_bytes(data)
 
 

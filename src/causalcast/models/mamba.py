@@ -12,9 +12,10 @@ Initialisation follows the paper: A_log = log(1..N) (S4D-real), D = 1, and the D
 softplus^-1 of dt drawn log-uniformly in [dt_min, dt_max] (floored at dt_init_floor), so
 initial memories span 1/dt_max to 1/dt_min bars.
 
-Forecasting reads only the last bar, so the last block computes only its final state
-(`scan.final_state`, one parallel reduction) and projects only the last position; earlier
-blocks use the full `scan.parallel_scan`. `forward(x, last_only=False)` on a block returns
+Forecasting reads only the last bar, so the last block computes only its last output
+(`scan.selective_last`, one parallel reduction, fused so the (B, L, D, N) decay tensor is
+never stored) and projects only the last position; earlier blocks use the full
+`scan.parallel_scan`. `forward(x, last_only=False)` on a block returns
 the whole sequence (used by the benchmark against mambapy).
 """
 
@@ -29,7 +30,7 @@ from torch import nn
 
 from causalcast.models.base import ForecastModel, ModelConfig, register
 from causalcast.models.heads import DistributionHead
-from causalcast.models.scan import final_state, parallel_scan
+from causalcast.models.scan import parallel_scan, selective_last
 
 
 @dataclass(kw_only=True)
@@ -88,21 +89,23 @@ class MambaBlock(nn.Module):
         with torch.no_grad():  # softplus^-1(dt) = dt + log(1 - exp(-dt))
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
+    def _causal_conv(self, u: torch.Tensor) -> torch.Tensor:
+        """Depthwise convolution over time, padded on the left only: (B, L, Di) -> same."""
+        return self.conv(F.pad(u.transpose(1, 2), (self.conv_pad, 0))).transpose(1, 2)
+
     def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """x: (B, L, d_model) -> (B, L, d_model), or (B, 1, d_model) when `last_only`."""
         u, z = self.in_proj(x).chunk(2, dim=-1)                             # (B, L, Di) each
-        u = self.conv(F.pad(u.transpose(1, 2), (self.conv_pad, 0))).transpose(1, 2)
-        u = F.silu(u)
+        u = F.silu(self._causal_conv(u))
         dt, b_in, c_in = torch.split(self.x_proj(u), [self.dt_rank, self.d_state,
                                                       self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))                                 # (B, L, Di)
         A = -torch.exp(self.A_log)                                           # (Di, N)
-        bx = (delta * u).unsqueeze(-1) * b_in.unsqueeze(2)                   # (B, L, Di, N)
         if last_only:
-            h = final_state(delta, A, bx)                                    # (B, Di, N)
-            y = torch.einsum("bdn,bn->bd", h, c_in[:, -1]) + self.D * u[:, -1]
+            y = selective_last(delta, A, delta * u, b_in, c_in[:, -1]) + self.D * u[:, -1]
             y = y.unsqueeze(1) * F.silu(z[:, -1:])
         else:
+            bx = (delta * u).unsqueeze(-1) * b_in.unsqueeze(2)               # (B, L, Di, N)
             h = parallel_scan(torch.exp(delta.unsqueeze(-1) * A), bx)        # (B, L, Di, N)
             y = torch.einsum("bldn,bln->bld", h, c_in) + self.D * u
             y = y * F.silu(z)
