@@ -10,6 +10,7 @@ import typer
 
 from causalcast.cli import data as data_commands
 from causalcast.cli import run as run_command
+from causalcast.cli import train as train_commands
 
 app = typer.Typer(
     name="causalcast",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 data_commands.register(app)
 run_command.register(app)
+train_commands.register(app)
 
 
 def main() -> None:

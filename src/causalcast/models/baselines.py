@@ -99,5 +99,6 @@ class RidgeForecaster(_ClosedForm):
         x = np.asarray(x_last, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         reg = RidgeCV(alphas=self.config.alphas, alpha_per_target=True).fit(x, y)
-        self.alpha_ = np.atleast_1d(reg.alpha_)
-        self._store(reg.coef_, reg.intercept_, y - reg.predict(x))
+        h = y.shape[1]   # scikit-learn drops the target axis when there is one horizon
+        self._store(np.reshape(reg.coef_, (h, x.shape[1])), np.reshape(reg.intercept_, (h,)),
+                    y - np.reshape(reg.predict(x), y.shape))

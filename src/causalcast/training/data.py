@@ -62,11 +62,12 @@ def resolve_source(data: str, symbols: list[str] | tuple[str, ...] | None = None
                    ) -> tuple[dict[str, pd.DataFrame], SyntheticUniverse | None]:
     """OHLCV frames (validated) for the requested symbols, and the universe if synthetic."""
     universe = None
+    symbols = [s.upper() for s in symbols] if symbols else None
     if data.startswith(SYNTHETIC_PREFIX):
         universe = synthetic_universe(data)
         frames = dict(universe.frames)
     else:
-        frames = load_ohlcv(data, min_bars=min_bars)
+        frames = load_ohlcv(data, symbols=symbols or None, min_bars=min_bars)
     if symbols:
         missing = [s for s in symbols if s not in frames]
         if missing:
