@@ -8,16 +8,24 @@ raw units (log returns over h bars): the standardisation used in training is alr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.8, 0.95)
 
 
-def _dist(likelihood: str, df: float):
-    return stats.norm() if likelihood == "gaussian" else stats.t(df)
+@lru_cache(maxsize=64)
+def _quantile(likelihood: str, df: float, p: float) -> float:
+    """Standard quantile, cached: serving asks for the same few levels on every request."""
+    return float(stats.norm.ppf(p) if likelihood == "gaussian" else stats.t.ppf(p, df))
+
+
+def _cdf(likelihood: str, df: float, z: np.ndarray) -> np.ndarray:
+    """Standard CDF through scipy's ufuncs (no frozen-distribution overhead per call)."""
+    return special.ndtr(z) if likelihood == "gaussian" else special.stdtr(df, z)
 
 
 @dataclass(frozen=True)
@@ -63,15 +71,14 @@ class ForecastBatch:
                     likelihood: str, df: float,
                     levels: tuple[float, ...] = DEFAULT_LEVELS) -> ForecastBatch:
         """Raw-unit location and scale -> P(up) and central intervals."""
-        dist = _dist(likelihood, df)
         loc = np.asarray(loc, dtype=np.float64)
         scale = np.asarray(scale, dtype=np.float64)
-        prob_up = dist.cdf(loc / scale)      # P(loc + scale*T > 0), T symmetric
+        prob_up = _cdf(likelihood, df, loc / scale)   # P(loc + scale*T > 0), T symmetric
         lower, upper = {}, {}
         for level in levels:
             if not 0 < level < 1:
                 raise ValueError(f"levels: each must be in (0, 1), got {level}")
-            q = dist.ppf(0.5 + level / 2)
+            q = _quantile(likelihood, float(df), 0.5 + level / 2)
             lower[level], upper[level] = loc - q * scale, loc + q * scale
         return cls(tuple(horizons), loc, scale, prob_up, lower, upper)
 
