@@ -159,8 +159,11 @@ def bench_mamba(quick: bool) -> dict:
             "one_block_full_sequence_ms": _median_ms(full_step, reps * 2)}
 
 
-def bench_latency(quick: bool) -> list[dict]:
-    """One window (1, 60, F) through each quick-profile model, and through the bundle."""
+def bench_latency(quick: bool, threads: int) -> list[dict]:
+    """One window (1, 60, F) through each quick-profile model, and through the bundle, with
+    `threads` torch threads (1 by default: a single window gains nothing from a second
+    thread, and serving workers run one thread each)."""
+    torch.set_num_threads(threads)
     from causalcast.config import FeatureConfig, SplitConfig
     from causalcast.training.data import build_training_data, resolve_source
 
@@ -188,7 +191,7 @@ def bench_latency(quick: bool) -> list[dict]:
 
         forward_ms = _median_ms(forward, reps, warmup=20)
         bundle_ms = _median_ms(lambda b=bundle: b.predict_windows(window), reps, warmup=20)
-        rows.append({"model": name, "forward_ms": forward_ms,
+        rows.append({"model": name, "threads": threads, "forward_ms": forward_ms,
                      "predict_windows_ms": bundle_ms, "goal_ms": 2.0,
                      "meets_goal": bundle_ms <= 2.0})
     return rows
@@ -208,6 +211,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer lengths and repetitions")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--latency-threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     env = environment(args.threads)
@@ -234,9 +238,9 @@ def main() -> None:
          for r in m["by_length"]]))
     console.print(f"one block, L=64: last output only {m['one_block_last_output_ms']:.1f} ms, "
                   f"full sequence {m['one_block_full_sequence_ms']:.1f} ms (fwd+bwd)")
-    out["latency"] = bench_latency(args.quick)
+    out["latency"] = bench_latency(args.quick, args.latency_threads)
     console.print(_table(
-        "Single-window inference (1 x 60 x F), goal <= 2 ms",
+        f"Single-window inference (1 x 60 x F, {args.latency_threads} thread), goal <= 2 ms",
         ["model", "forward ms", "predict_windows ms (with P(up), intervals)"],
         [[r["model"], f"{r['forward_ms']:.3f}", f"{r['predict_windows_ms']:.3f}"]
          for r in out["latency"]]))

@@ -19,7 +19,7 @@ from causalcast.data.synthetic import strength_for_accuracy
 from causalcast.training import JobSpec, run_job
 
 DEEP = ("lstm", "tcn", "mamba")
-COMMON = dict(lookback=12, horizons=(1,), seed=0, threads=2, split={"test_fraction": 0.25},
+COMMON = dict(lookback=12, horizons=(1,), seed=0, threads=1, split={"test_fraction": 0.25},
               train_params={"patience": 2})
 PARAMS = {"tcn": {"channels": 16, "blocks": 2}}      # receptive field 13 >= lookback 12
 
