@@ -11,6 +11,7 @@ import typer
 from causalcast.cli import data as data_commands
 from causalcast.cli import registry as registry_commands
 from causalcast.cli import run as run_command
+from causalcast.cli import train as train_commands
 
 app = typer.Typer(
     name="causalcast",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 data_commands.register(app)
 run_command.register(app)
+train_commands.register(app)
 registry_commands.register(app)
 
 

@@ -11,6 +11,7 @@ import typer
 
 from causalcast.audit import run_audit
 from causalcast.cli.common import console, table
+from causalcast.cli.train import quick_training
 from causalcast.config import load_settings
 from causalcast.data.sources import load_ohlcv, write_ohlcv
 from causalcast.data.synthetic import make_universe
@@ -62,6 +63,11 @@ def run(
     for name, group in (("synthetic", synthetic), ("msft", msft)):
         audit[name] = run_audit(group, settings, n_cuts=p["audit_cuts"], seed=seed)
 
+    step("training quick models on the synthetic universe (one global model each)")
+    trained = quick_training(f"synthetic:{p['symbols']},{p['bars']},"
+                             f"{universe.params.strength},{seed}", home / "models",
+                             settings.features.horizons, settings.features.lookback, seed)
+
     rows = [(s, len(frames[s]), prep.n_samples, len(prep.feature_names))
             for s, prep in prepared.items()]
     console.print(table("Data and features", ["symbol", "bars", "samples", "features"], rows))
@@ -76,8 +82,9 @@ def run(
         "bayes_accuracy": universe.bayes_accuracy,
         "data": {s: r.to_dict() for s, r in {**syn_reports, **msft_reports}.items()},
         "audit": {k: v.to_dict() for k, v in audit.items()},
+        "training": [r.to_dict() for r in trained],
     }
     atomic_write_json(home / "run_summary.json", summary)
     step(f"done; summary in {home / 'run_summary.json'}")
-    if not all(r.passed for r in audit.values()):
+    if not all(r.passed for r in audit.values()) or any(r.status != "ok" for r in trained):
         raise typer.Exit(1)
