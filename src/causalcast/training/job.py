@@ -35,6 +35,8 @@ from causalcast.models.bundle import TrainedModel
 from causalcast.models.forecast import ForecastBatch
 from causalcast.models.heads import negative_log_likelihood
 from causalcast.training.data import TrainingData, build_training_data, resolve_source
+from causalcast.training.predictions import FILE as PREDICTIONS_FILE
+from causalcast.training.predictions import job_predictions, save_predictions
 from causalcast.training.progress import ConsoleReporter, Reporter, SilentReporter
 from causalcast.training.trainer import TrainConfig, Trainer, TrainHooks, TrainingInterrupted
 
@@ -111,6 +113,7 @@ class JobResult:
     fold: int
     job_dir: str
     bundle: str | None = None                   # stem of model.safetensors / model.json
+    predictions: str | None = None              # val/test predictions (training.predictions)
     sha256: str | None = None
     spec_key: str | None = None                 # hash of JobSpec.identity()
     symbols: list[str] = field(default_factory=list)
@@ -247,6 +250,8 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
         result.bundle = str(job_dir / BUNDLE)
         result.train = {k: v for k, v in asdict(outcome).items() if k != "history"}
         result.metrics = evaluate_test(bundle, data, universe)
+        result.predictions = str(save_predictions(job_predictions(bundle, data, frames),
+                                                  job_dir / PREDICTIONS_FILE))
         result.status = "ok"
     except TrainingInterrupted as exc:
         result.status, result.error = "interrupted", str(exc)
