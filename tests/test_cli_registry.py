@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from causalcast.cli import app
-from causalcast.registry import Lineage, Registry, baseline_comparison
+from causalcast.registry import Lineage, Registry, baseline_comparison, significance_record
 
 runner = CliRunner()
 
@@ -25,7 +25,9 @@ def home(tmp_path: Path) -> Path:
     for i, mse in enumerate((0.9, 0.8, 1.3)):
         reg.register_version("lstm-AAA", bytes([i]) * 64, {"i": i}, {
             "val_mse": mse, "baseline_comparison": baseline_comparison(
-                "val_mse", mse, 1.0, lower_is_better=True)}, lin, run_id=run)
+                "val_mse", mse, 1.0, lower_is_better=True),
+            "significance": significance_record({"dm_vs_naive": 0.01, "direction": 0.02})},
+            lin, run_id=run)
     reg.plan_jobs(run, [("AAA", "lstm", 0), ("BBB", "lstm", 0)])
     reg.job_started(run, ("BBB", "lstm", 0))
     try:

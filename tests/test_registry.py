@@ -37,12 +37,14 @@ from causalcast.registry import (
     baseline_comparison,
     fingerprint_frames,
     register_gate,
+    significance_record,
 )
 from causalcast.registry.registry import MIN_TEMP_AGE_S
 from causalcast.weights import serialize, sha256_bytes
 
 FP = "f" * 64
 KEY = JobKey("AAA", "lstm", 0)
+SIGNIFICANT = significance_record({"dm_vs_naive": 0.001, "direction": 0.002})
 
 
 def lineage(**kw: object) -> Lineage:
@@ -52,7 +54,8 @@ def lineage(**kw: object) -> Lineage:
 def good_metrics(model: float = 0.9, base: float = 1.0) -> dict:
     return {"val_mse": model, "leakage_audit": {"passed": True, "n_failures": 0},
             "baseline_comparison": baseline_comparison("val_mse", model, base,
-                                                       lower_is_better=True)}
+                                                       lower_is_better=True),
+            "significance": SIGNIFICANT}
 
 
 def weights(seed: int) -> bytes:
@@ -250,8 +253,8 @@ def test_promote_records_who_when_why_gates_and_rollback_walks_back(reg: Registr
     promote_events = [e for e in reg.history("lstm-AAA") if e.action == "promote"]
     assert [(e.version, e.by, e.reason) for e in promote_events] == [
         (1, "alice", "first good model"), (2, "bob", "better"), (3, "carol", "best")]
-    assert {g["gate"] for g in promote_events[0].gates} == {"leakage_audit",
-                                                            "beats_naive_baseline"}
+    assert {g["gate"] for g in promote_events[0].gates} == {
+        "leakage_audit", "beats_naive_baseline", "significant_vs_naive"}
     assert promote_events[2].replaced_version_id == v2.version_id
     assert all(e.at for e in promote_events)
 
@@ -273,13 +276,14 @@ def test_gates_refuse_with_reasons_and_change_nothing(reg: Registry) -> None:
     reg.record_audit(run, {"passed": False, "n_checks": 4, "n_failures": 1,
                            "checks": [{"name": "prefix", "passed": False}]})
     leaky = reg.register_version("m", b"a", {}, {"baseline_comparison": baseline_comparison(
-        "acc", 0.6, 0.5, lower_is_better=False)}, lineage(), run_id=run)
+        "acc", 0.6, 0.5, lower_is_better=False), "significance": SIGNIFICANT}, lineage(),
+        run_id=run)
     worse = reg.register_version("m", b"b", {}, good_metrics(1.1, 1.0), lineage())
     no_record = reg.register_version("m", b"c", {}, {}, lineage())
     before = snapshot(reg)
     with pytest.raises(GateRefused, match="'leakage_audit': leakage audit in run r FAILED") as e:
         reg.promote(leaky.ref)
-    assert [r.passed for r in e.value.results] == [False, True]
+    assert [r.passed for r in e.value.results] == [False, True, True]
     with pytest.raises(GateRefused, match=r"beats_naive_baseline.*1\.1 does not beat naive 1"):
         reg.promote(worse.ref)
     with pytest.raises(GateRefused, match=r"no leakage audit recorded.*no baseline comparison"):

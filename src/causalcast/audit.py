@@ -1,6 +1,6 @@
 """The leakage audit: proves on the data at hand that nothing looks ahead.
 
-Four checks, each naming what failed:
+Four checks on the data pipeline, each naming what failed:
 
 (a) prefix invariance: computing on bars[:t+1] gives the same value at t as computing on the
     full series, for every registered indicator and for the whole scaled pipeline;
@@ -8,6 +8,11 @@ Four checks, each naming what failed:
 (c) purge: no training (or validation) label window (t, t+H] reaches a bar of the range
     evaluated after it, and the scaler's statistics equal those of the training rows;
 (d) isolation: validation and test windows are byte-identical with augmentation on and off.
+
+and one for anything fitted after training (ensemble weights, tuning objectives):
+
+(e) fit isolation (`check_fit_isolation`): the fit gives a bit-identical result when every
+    row it must not see (test rows) is replaced by garbage.
 
 It lives beside the pipeline rather than under evaluation/ because training refuses to start
 on data that fails it, and evaluation refuses to report accuracy without it.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -170,6 +176,34 @@ def check_isolation(build: Callable[[AugmentConfig], WindowSet], augment: Augmen
             return Check("isolation", subject, symbol, False,
                          f"{split} windows differ when augmentation is switched on")
     return Check("isolation", subject, symbol, True)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Exact equality of nested results (dicts, sequences, arrays, floats; NaN == NaN)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray | float | np.floating) or isinstance(b, np.ndarray):
+        x, y = np.asarray(a), np.asarray(b)
+        return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=x.dtype.kind == "f"))
+    return bool(a == b)
+
+
+def check_fit_isolation(fit: Callable[[Any], Any], data: Any, poison: Callable[[Any], Any],
+                        subject: str, symbol: str = "") -> Check:
+    """(e) `fit(data)` equals `fit(poison(data))` exactly, where `poison` replaces every row
+    the fit must not read (the test rows) with NaN or absurd values. A fit that reads one of
+    them either changes or raises; both fail the check, naming the subject."""
+    clean = fit(data)
+    try:
+        dirty = fit(poison(data))
+    except Exception as exc:  # NaN reached a fit that validates its input
+        return Check("fit_isolation", subject, symbol, False,
+                     f"fit failed on poisoned test rows ({type(exc).__name__}: {exc})")
+    same = _same(clean, dirty)
+    return Check("fit_isolation", subject, symbol, same,
+                 "" if same else "result changed when the test rows were poisoned")
 
 
 def scaled_pipeline_fn(train: range) -> FeatureFn:

@@ -9,6 +9,7 @@ import sys
 import typer
 
 from causalcast.cli import data as data_commands
+from causalcast.cli import evaluate as evaluate_commands
 from causalcast.cli import registry as registry_commands
 from causalcast.cli import run as run_command
 from causalcast.cli import train as train_commands
@@ -24,6 +25,7 @@ data_commands.register(app)
 run_command.register(app)
 train_commands.register(app)
 registry_commands.register(app)
+evaluate_commands.register(app)
 
 
 def main() -> None:

@@ -98,7 +98,9 @@ class RidgeForecaster(_ClosedForm):
                         zero_point: np.ndarray) -> None:
         x = np.asarray(x_last, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        reg = RidgeCV(alphas=self.config.alphas, alpha_per_target=True).fit(x, y)
+        # An array, not the config's tuple: scikit-learn writes into a one-element `alphas`.
+        alphas = np.asarray(self.config.alphas, dtype=np.float64)
+        reg = RidgeCV(alphas=alphas, alpha_per_target=True).fit(x, y)
         h = y.shape[1]   # scikit-learn drops the target axis when there is one horizon
         self._store(np.reshape(reg.coef_, (h, x.shape[1])), np.reshape(reg.intercept_, (h,)),
                     y - np.reshape(reg.predict(x), y.shape))

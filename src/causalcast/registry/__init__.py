@@ -37,6 +37,7 @@ from causalcast.registry.gates import (
     baseline_comparison,
     default_gates,
     register_gate,
+    significance_record,
 )
 from causalcast.registry.lineage import Lineage, code_version, fingerprint_frames, fingerprint_json
 from causalcast.registry.registry import (
@@ -82,4 +83,5 @@ __all__ = [
     "fingerprint_json",
     "register_gate",
     "sha256_hex",
+    "significance_record",
 ]

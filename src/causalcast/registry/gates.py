@@ -13,6 +13,13 @@ Built-in gates read what the training/evaluation code recorded:
 * ``beats_naive_baseline``: ``metrics["baseline_comparison"]``, one or a list of records built by
   `baseline_comparison`, all on the validation split; the model must be strictly better than
   the baseline in every one.
+* ``significant_vs_naive``: ``metrics["significance"]``, a record built by `significance_record`
+  (the evaluation package's `promotion_metrics` writes it from walk-forward predictions): every
+  test against the naive baseline (Diebold-Mariano, direction) rejects at 5 % on
+  out-of-sample rows. Being lower on one validation number can be luck; this asks for
+  evidence.
+* ``grade_shown`` (opt-in, ``--gate grade_shown``): ``metrics["grade"]`` says the honest grade
+  shown is above F (the rubric's thresholds met, audit passed, baseline tests rejected).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from typing import Any
 from causalcast.registry.base import GateResult, ModelVersion, RegistryError, RunRecord
 
 VALIDATION_SPLITS = ("validation", "val")
+#: Splits on which a significance test may be computed: never the training rows.
+OUT_OF_SAMPLE_SPLITS = (*VALIDATION_SPLITS, "test", "walk_forward_test", "out_of_sample")
+SIGNIFICANCE_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -144,3 +154,59 @@ def beats_naive_baseline_gate(ctx: GateContext) -> tuple[bool, str]:
         details.append(f"{metric} {model:.6g} {verdict} {rec.get('baseline_name', 'naive')} "
                        f"{base:.6g} (needs {sign})")
     return ok, "; ".join(details) or "empty baseline comparison"
+
+
+def significance_record(p_values: Mapping[str, float | None], *, split: str = "walk_forward_test",
+                        horizon: int = 1, alpha: float = SIGNIFICANCE_ALPHA, n: int | None = None,
+                        baseline_name: str = "naive") -> dict[str, Any]:
+    """The record ``significant_vs_naive`` reads; store it as ``metrics["significance"]``.
+    `p_values` maps test name -> one-sided p-value for "the model beats the baseline"."""
+    if not p_values:
+        raise RegistryError("significance_record.p_values: at least one test is required")
+    clean: dict[str, float | None] = {}
+    for name, p in p_values.items():
+        if p is not None and not (isinstance(p, int | float) and 0.0 <= float(p) <= 1.0):
+            raise RegistryError(f"significance_record.p_values[{name!r}]: expected a p-value "
+                                f"in [0, 1] or None, got {p!r}")
+        clean[str(name)] = None if p is None else float(p)
+    return {"split": split, "horizon": int(horizon), "alpha": float(alpha), "n": n,
+            "baseline_name": baseline_name, "p_values": clean}
+
+
+@register_gate("significant_vs_naive",
+               description="tests against the naive baseline reject at 5 % out of sample")
+def significant_vs_naive_gate(ctx: GateContext) -> tuple[bool, str]:
+    rec = ctx.version.metrics.get("significance")
+    if rec is None:
+        return False, ("no significance record in metrics['significance'] (build it with "
+                       "causalcast.evaluation.promotion_metrics)")
+    if not isinstance(rec, Mapping) or not isinstance(rec.get("p_values"), Mapping):
+        return False, f"malformed significance record {rec!r}"
+    split = rec.get("split")
+    if split not in OUT_OF_SAMPLE_SPLITS:
+        return False, (f"significance computed on {split!r}; the gate needs out-of-sample rows "
+                       f"({', '.join(OUT_OF_SAMPLE_SPLITS)})")
+    if not rec["p_values"]:
+        return False, "significance record holds no test"
+    details, ok = [], True
+    for name, p in rec["p_values"].items():
+        rejects = isinstance(p, int | float) and math.isfinite(p) and p < SIGNIFICANCE_ALPHA
+        ok = ok and rejects
+        shown = "missing" if p is None else f"{float(p):.4g}"
+        details.append(f"{name} p = {shown} {'<' if rejects else '>='} {SIGNIFICANCE_ALPHA:g}")
+    verdict = "beats" if ok else "does not beat"
+    return ok, (f"{verdict} the {rec.get('baseline_name', 'naive')} baseline on {split} "
+                f"(h={rec.get('horizon', '?')}): " + "; ".join(details))
+
+
+@register_gate("grade_shown", default=False,
+               description="the honest grade shown is above F")
+def grade_shown_gate(ctx: GateContext) -> tuple[bool, str]:
+    grade = ctx.version.metrics.get("grade")
+    if not isinstance(grade, Mapping) or "shown" not in grade:
+        return False, "no honest grade in metrics['grade']"
+    shown, computed = grade.get("shown"), grade.get("computed")
+    if shown in (None, "F"):
+        reasons = "; ".join(grade.get("reasons") or []) or "the rubric gives F"
+        return False, f"grade shown F (rubric {computed}): {reasons}"
+    return True, f"grade {shown} shown"

@@ -3,13 +3,15 @@
 `resolve_source` turns a data string into OHLCV frames (a folder or file, ``sample:msft``,
 or ``synthetic:N[,BARS[,STRENGTH[,SEED]]]``, regenerated from its seed so a worker process
 needs nothing but the string). `build_training_data` runs the foundation pipeline
-(`prepare_symbol` -> `common_calendar` -> `make_folds` -> `align_fold` -> `build_window_set`)
-and standardises targets per horizon with statistics of the training rows only.
+(`prepare_symbol` -> `common_calendar` -> `make_folds` -> `align_fold` -> [redundancy filter]
+-> `build_window_set`) and standardises targets per horizon with statistics of the training
+rows only. The optional redundancy filter (`features.selection.CorrelationFilter`, off unless
+`decorrelate` is given) is fitted on the pooled training rows of the fold and nothing else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,12 +21,14 @@ from causalcast.data.sources import load_ohlcv
 from causalcast.data.synthetic import SyntheticUniverse, make_universe
 from causalcast.features.pipeline import (
     FoldScaler,
+    PreparedSymbol,
     align_fold,
     common_calendar,
     make_folds,
     prepare_symbol,
     required_bars,
 )
+from causalcast.features.selection import CorrelationFilter
 from causalcast.models.bundle import POOLED
 from causalcast.splits import Fold, SplitError
 from causalcast.windows import WindowSet, build_window_set
@@ -92,6 +96,7 @@ class TrainingData:
     horizons: tuple[int, ...]
     lookback: int
     symbols: list[str]
+    selection: dict | None = None        # CorrelationFilter.to_dict() when the filter ran
 
     def rows(self, split: str) -> np.ndarray:
         return self.windows.samples[split]
@@ -115,7 +120,8 @@ class TrainingData:
 
 def build_training_data(frames: dict[str, pd.DataFrame], features: FeatureConfig,
                         split: SplitConfig, fold: int = 0, walk_forward: bool = False,
-                        feature_names: list[str] | None = None) -> TrainingData:
+                        feature_names: list[str] | None = None,
+                        decorrelate: float | None = None) -> TrainingData:
     need = required_bars(features, split)
     short = {s: len(f) for s, f in frames.items() if len(f) < need}
     if short:
@@ -127,6 +133,9 @@ def build_training_data(frames: dict[str, pd.DataFrame], features: FeatureConfig
     if not 0 <= fold < len(folds):
         raise SplitError(f"fold: {fold} out of range, the split has {len(folds)} fold(s)")
     aligned = {p.symbol: align_fold(folds[fold], calendar, p) for p in prepared}
+    selection = None
+    if decorrelate is not None:
+        prepared, selection = decorrelate_features(prepared, aligned, decorrelate)
     windows, scalers = build_window_set(prepared, aligned)
     train_rows = windows.samples["train"]
     pooled_rows = np.concatenate([p.features[aligned[p.symbol].train.start:
@@ -141,4 +150,16 @@ def build_training_data(frames: dict[str, pd.DataFrame], features: FeatureConfig
                         scalers=scalers, folds=aligned,
                         feature_names=list(prepared[0].feature_names),
                         horizons=tuple(features.horizons), lookback=features.lookback,
-                        symbols=[p.symbol for p in prepared])
+                        symbols=[p.symbol for p in prepared], selection=selection)
+
+
+def decorrelate_features(prepared: list[PreparedSymbol], aligned: dict[str, Fold],
+                         threshold: float) -> tuple[list[PreparedSymbol], dict]:
+    """Fit the correlation filter on the fold's pooled training rows (each symbol's own
+    training range, nothing after it) and keep the chosen columns in every symbol."""
+    rows = np.concatenate([p.features[aligned[p.symbol].train.start:
+                                      aligned[p.symbol].train.stop] for p in prepared])
+    selector = CorrelationFilter(threshold).fit(rows, prepared[0].feature_names)
+    kept = [replace(p, features=selector.transform(p.features),
+                    feature_names=list(selector.names_ or [])) for p in prepared]
+    return kept, selector.to_dict()

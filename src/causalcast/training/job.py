@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import stats
 
@@ -58,6 +59,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 RESULT = "result.json"
+OPTIONAL_FIELDS = ("decorrelate", "until")
 TIE = 1e-6
 BUNDLE = "model"
 
@@ -82,6 +84,10 @@ class JobSpec:
     split: dict[str, Any] = field(default_factory=dict)     # SplitConfig overrides
     verbose: bool = False
     resume_hint: str = "run the same command again with --resume"
+    # Optional, off by default (and left out of `identity()` while off, so the keys of
+    # existing jobs do not change):
+    decorrelate: float | None = None            # redundancy filter |corr| threshold
+    until: str | None = None                    # use only bars dated <= this (tuning)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -98,6 +104,9 @@ class JobSpec:
         d = self.to_dict()
         for k in ("out_dir", "threads", "resume", "verbose", "resume_hint"):
             d.pop(k)
+        for k in OPTIONAL_FIELDS:
+            if d[k] is None:
+                d.pop(k)
         return d
 
     def key(self) -> str:
@@ -189,6 +198,20 @@ def evaluate_test(bundle: TrainedModel, data: TrainingData, universe: Any = None
     return out
 
 
+def truncate_frames(frames: dict[str, pd.DataFrame], until: str) -> dict[str, pd.DataFrame]:
+    """Every symbol's bars dated on or before `until` (an ISO date): what a tuning trial may
+    see, so that the outer test folds after it are never read."""
+    try:
+        cutoff = pd.Timestamp(until)
+    except (TypeError, ValueError):
+        raise ValueError(f"until: expected an ISO date, got {until!r}") from None
+    out = {s: f.loc[f.index <= cutoff] for s, f in frames.items()}
+    empty = [s for s, f in out.items() if f.empty]
+    if empty:
+        raise ValueError(f"until: no bars of {empty} are dated on or before {until}")
+    return out
+
+
 def _fingerprint(data: TrainingData) -> str:
     digest = hashlib.sha256()
     digest.update(data.windows.features.tobytes())
@@ -208,6 +231,8 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
                        job_dir=str(Path(spec.out_dir) / spec.model / scope / f"fold{spec.fold}"))
     try:
         frames, universe = resolve_source(spec.data, spec.symbols)
+        if spec.until is not None:
+            frames = truncate_frames(frames, spec.until)
         symbols = list(frames)
         result.scope = scope_of(symbols)
         job_dir = Path(spec.out_dir) / spec.model / result.scope / f"fold{spec.fold}"
@@ -222,7 +247,8 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
         split = SplitConfig(**{"n_folds": spec.n_folds, **spec.split})
         data = build_training_data(frames, features, split, spec.fold,
                                    walk_forward=spec.n_folds > 1,
-                                   feature_names=list(spec.features) if spec.features else None)
+                                   feature_names=list(spec.features) if spec.features else None,
+                                   decorrelate=spec.decorrelate)
         profile = PROFILES[spec.profile]
         seed_everything(spec.seed)
         model = build_model(spec.model, n_features=len(data.feature_names),
@@ -245,7 +271,9 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
                   "features": features.model_dump(mode="json"),
                   "split": split.model_dump(mode="json"), "seed": spec.seed,
                   "profile": spec.profile, "train": train_cfg.to_dict(),
-                  "best_epoch": outcome.best_epoch, "val_loss": outcome.best_val_loss})
+                  "best_epoch": outcome.best_epoch, "val_loss": outcome.best_val_loss,
+                  **({"selection": data.selection} if data.selection else {}),
+                  **({"until": spec.until} if spec.until else {})})
         result.sha256 = bundle.save(job_dir / BUNDLE)
         result.bundle = str(job_dir / BUNDLE)
         result.train = {k: v for k, v in asdict(outcome).items() if k != "history"}
