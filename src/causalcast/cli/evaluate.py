@@ -131,16 +131,23 @@ def print_result(result: dict[str, Any]) -> None:
     def p(x: Any) -> str:
         return "-" if x is None else ("<0.001" if x < 0.001 else f"{x:.3f}")
 
-    rows = [(r["model"], r["h"], r["n"], f"{f(r['accuracy'])} [{f(r['ci_low'])}, "
-             f"{f(r['ci_high'])}]", f(r["always_up"]), f(r["ceiling"]), f(r["crps"], 5),
-             p(r["p_dm"]), p(r["p_direction"]), f(r["sharpe"], 2),
-             r["grade_shown"] + ("" if r["grade_shown"] == r["grade_computed"]
-                                 else f" ({r['grade_computed']})"),
-             "yes" if r["beats_naive"] else "no") for r in result["leaderboard"]]
-    console.print(table(f"Walk-forward leaderboard: {result['label']} "
-                        f"({result['data']['n_folds']} folds, audit {result['audit']['status']})",
-                        ["model", "h", "n", "accuracy [95% CI]", "always up", "ceiling",
-                         "CRPS", "p DM", "p dir", "Sharpe", "grade", "beats naive"], rows))
+    synthetic = any(r["ceiling"] is not None for r in result["leaderboard"])
+    rows = []
+    for r in result["leaderboard"]:
+        grade = r["grade_shown"] + ("" if r["grade_shown"] == r["grade_computed"]
+                                    else f" ({r['grade_computed']})")
+        row = [r["model"], r["h"], r["n"],
+               f"{f(r['accuracy'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]", f(r["always_up"])]
+        if synthetic:
+            row.append(f(r["ceiling"]))
+        row += [p(r["p_dm"]), p(r["p_direction"]), f(r["sharpe"], 2), grade,
+                "yes" if r["beats_naive"] else "no"]
+        rows.append(tuple(row))
+    columns = ["model", "h", "n", "accuracy [95% CI]", "always up",
+               *(["ceiling"] if synthetic else []), "p DM", "p dir", "Sharpe", "grade",
+               "beats naive"]
+    console.print(table(f"Walk-forward: {result['label']} ({result['data']['n_folds']} "
+                        f"folds, audit {result['audit']['status']})", columns, rows))
     for line in result["warnings"]:
         console.print(f"[yellow]warning:[/] {line}")
     for line in result["summary"]:
