@@ -357,7 +357,7 @@ def _summary(result: dict) -> list[str]:
         hm = m["metrics"][h]
         d = hm["direction"]
         p_dm, p_dir = hm["dm_vs_naive"]["p_a_better"], hm["direction_test"]["p_value"]
-        tests = f"DM p = {_fmt_p(p_dm)}, direction test p = {_fmt_p(p_dir)}"
+        tests = f"DM p {_fmt_p(p_dm)}, direction test p {_fmt_p(p_dir)}"
         acc = (f"accuracy {d['accuracy']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}] vs "
                f"always-up {d['up_rate']:.3f}")
         if "ceiling" in hm:
@@ -374,15 +374,16 @@ def _summary(result: dict) -> list[str]:
         better = v["p_ensemble_better"] is not None and v["p_ensemble_better"] < result["alpha"]
         lines.append(f"The ensemble ({e['method']} of {', '.join(e['candidates'])}) "
                      f"{'beats' if better else 'does not beat'} the best single model "
-                     f"({e['best_single']}) at h={h} (DM p = {_fmt_p(v['p_ensemble_better'])}).")
+                     f"({e['best_single']}) at h={h} (DM p {_fmt_p(v['p_ensemble_better'])}).")
     return lines
 
 
 def _fmt_p(p: Any) -> str:
+    """"= 0.123", "< 0.001" or "n/a": ready to follow "p"."""
     if p is None:
         return "n/a"
     p = float(p)
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 # --------------------------------------------------------------------------- entry point
