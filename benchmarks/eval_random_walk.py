@@ -8,7 +8,7 @@ naive (one-sided), the date-clustered direction test (`evaluation.panel`), the t
 Pesaran-Timmermann test on pooled rows, and the promotion criterion (DM and direction both).
 It is the evidence behind README > Walk-forward evaluation > "Why the tests aggregate by date".
 
-Run: ``python -m benchmarks.eval_random_walk [SEEDS]`` (60 seeds: about 4 min on 2 cores);
+Run: ``python -m benchmarks.eval_random_walk [SEEDS]`` (60 seeds: about 5 min on 2 shared cores);
 writes benchmarks/results/eval_random_walk.json. Deterministic for given seeds.
 """
 
