@@ -214,6 +214,17 @@ def test_cli_evaluate_and_report(run_dir, tmp_path):
     res = runner.invoke(app, ["report", "--result", str(tmp_path / "rep.json"), "--out",
                               str(tmp_path / "again.html")])
     assert res.exit_code == 0 and (tmp_path / "again.html").exists()
+    # A registry run: its recorded audit and its prediction folder are used.
+    reg = Registry.open(tmp_path / "home")
+    run = reg.start_run("wf", config={"out_dir": str(run_dir)})
+    reg.record_audit(run, {"passed": False, "n_checks": 3, "n_failures": 1})
+    reg.close()
+    res = runner.invoke(app, ["evaluate", "--run", run, "--home", str(tmp_path / "home"),
+                              "--ensemble", "none", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["audit"]["status"] == "failed" and out["data"]["n_folds"] == FOLDS
+    assert out["models"]["lstm"]["grade"]["shown"] == "F"
     res = runner.invoke(app, ["evaluate", "--predictions", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
 

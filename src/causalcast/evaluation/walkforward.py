@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causalcast.audit import check_fit_isolation
 from causalcast.evaluation import ensemble as ens
 from causalcast.evaluation._validate import EvaluationInputError, check_alpha
 from causalcast.evaluation.grade import honest_grade
@@ -269,15 +270,13 @@ def _validation_mse(pred: ModelPredictions, h: int) -> float | None:
     return float(np.mean((val[f"y_{h}"].to_numpy(dtype=float) - f) ** 2))
 
 
-def _ensemble_section(models: dict[str, ModelPredictions], method: str,
-                      alpha: float) -> tuple[ModelPredictions | None, dict]:
-    from causalcast.audit import check_fit_isolation
-
+def _ensemble_section(models: dict[str, ModelPredictions], method: ens.Method
+                      ) -> tuple[ModelPredictions | None, dict]:
     candidates = ens.default_candidates(models)
     if len(candidates) < 2:
         return None, {"skipped": f"needs two or more non-baseline models, have {candidates}"}
     try:
-        pred, record = ens.build_ensemble(models, candidates, method)  # type: ignore[arg-type]
+        pred, record = ens.build_ensemble(models, candidates, method)
     except EvaluationInputError as exc:
         return None, {"skipped": str(exc)}
     h0 = pred.horizons[0]
@@ -285,7 +284,7 @@ def _ensemble_section(models: dict[str, ModelPredictions], method: str,
     known = {m: v for m, v in val_mse.items() if v is not None}
     best = min(known, key=known.__getitem__) if known else candidates[0]
     check = check_fit_isolation(
-        lambda ms: ens.fit_ensemble_weights(ms, candidates, method),  # type: ignore[arg-type]
+        lambda ms: ens.fit_ensemble_weights(ms, candidates, method),
         {m: models[m] for m in candidates}, ens.poison_test_rows,
         subject=f"ensemble ({method})")
     record.update({"best_single": best, "best_single_rule": "lowest validation MSE at "
@@ -394,7 +393,7 @@ def evaluate_predictions(predictions: str | Path | Iterable[str | Path]
                          frames: Mapping[str, pd.DataFrame] | None = None,
                          audit_passed: Any = None, ceiling: Any = None, *,
                          cost_bps: float = 5.0, slippage_bps: float = 0.0,
-                         alpha: float = 0.05, ensemble: str | None = "stacking",
+                         alpha: float = 0.05, ensemble: ens.Method | None = "stacking",
                          long_only: bool = False, label: str = "",
                          models: Sequence[str] | None = None) -> dict:
     """Evaluate a set of prediction files (files, folders searched for
@@ -421,7 +420,10 @@ def evaluate_predictions(predictions: str | Path | Iterable[str | Path]
     warnings: list[str] = []
     record: dict = {}
     if ensemble:
-        pred, record = _ensemble_section(loaded, ensemble, alpha)
+        if ensemble not in ("stacking", "inverse_mse"):
+            raise EvaluationInputError(f"ensemble: must be 'stacking', 'inverse_mse' or None, "
+                                       f"got {ensemble!r}")
+        pred, record = _ensemble_section(loaded, ensemble)
         if pred is not None:
             loaded = {**loaded, ens.NAME: pred}
             if not record["isolation_check"]["passed"]:
