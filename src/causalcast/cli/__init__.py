@@ -9,6 +9,7 @@ import sys
 import typer
 
 from causalcast.cli import data as data_commands
+from causalcast.cli import options as options_commands
 from causalcast.cli import run as run_command
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 data_commands.register(app)
+options_commands.register(app)
 run_command.register(app)
 
 
