@@ -69,7 +69,7 @@ class TrainConfig:
     physics_batch: int = 2048
     lr: float = 3e-3
     lr_final: float = 1e-4
-    lbfgs_iters: int = 300
+    lbfgs_iters: int = 700
     lbfgs_points: int = 8192
     weights: dict[str, float] = field(default_factory=lambda: {
         "data": 1.0, "data_g": 1.0, "pde": 1.0, "parity": 1.0, "terminal": 1.0,
@@ -89,8 +89,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "lbfgs_iters": 10, "lbfgs_points": 1024},
     },
     "american": {
-        "full": {"pretrain_steps": 3000, "adam_steps": 600, "lbfgs_iters": 300,
-                 "lbfgs_points": 8192, "width": 64, "depth": 3, "fd_param_sets": 1536},
+        "full": {"pretrain_steps": 4000, "adam_steps": 600, "lbfgs_iters": 500,
+                 "lbfgs_points": 8192, "width": 64, "depth": 3, "fd_param_sets": 3072},
         "quick": {"pretrain_steps": 40, "adam_steps": 20, "batch": 256, "physics_batch": 128,
                   "lbfgs_iters": 5,
                   "lbfgs_points": 512, "fd_param_sets": 16, "fd_points_per_set": 64,
@@ -180,14 +180,17 @@ def american_reference(n_sets: int, points_per_set: int, rng: np.random.Generato
                        log: Log = print) -> dict[str, np.ndarray]:
     """Premium targets from the FD solver at random (σ, r, q) sets and random (S/K, τ).
 
-    r and q are drawn from [0, 0.105] both, because calls use the put network at (q, r)."""
+    r and q are drawn from [0, 0.105] both (q from −0.005), because calls use the put
+    network at (q, r)."""
     dom = TRAIN_DOMAIN
     # half uniform, half log-uniform in sigma: low volatility has the sharpest exercise boundary
     log_sigma = rng.uniform(np.log(dom.sigma[0]), np.log(dom.sigma[1]), n_sets)
     sigma = np.where(rng.random(n_sets) < 0.5, rng.uniform(*dom.sigma, n_sets),
                      np.exp(log_sigma))
     rate = rng.uniform(0.0, dom.rate[1], n_sets)
-    div = rng.uniform(0.0, dom.rate[1], n_sets)
+    # a small negative margin on q (a borrow cost) keeps q = 0, where the put premium reaches
+    # its bound, inside what the network has seen
+    div = rng.uniform(-0.005, dom.rate[1], n_sets)
     chunks: dict[str, list[np.ndarray]] = {k: [] for k in
                                            ("m", "tau", "sigma", "rate", "div", "premium")}
     chunk = 256
