@@ -109,42 +109,61 @@ def _tensors(x: OptionInputs, grad: bool) -> list[torch.Tensor]:
 
 
 def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
-                    is_call: torch.Tensor) -> torch.Tensor:
-    """Price per unit strike for each row, one forward pass of each network involved."""
+                    is_call: torch.Tensor | None) -> list[torch.Tensor]:
+    """Prices per unit strike, one forward pass of each network involved.
+
+    ``is_call`` selects call or put per row (one output); ``None`` means both, returned as
+    [calls, puts] from the same pass (the European network has a call and a put head; the
+    premium network runs once on the rows stacked with their symmetric call coordinates)."""
     m = t[0]
     if style == "european":
         out = models.european(*t)
-        return torch.where(is_call, out[:, 0], out[:, 1])
+        if is_call is None:
+            return [out[:, 0], out[:, 1]]
+        return [torch.where(is_call, out[:, 0], out[:, 1])]
     if models.american is None:
         raise OptionInputError("style: no American network in the loaded weights")
-    value = american_put_and_call(models.european, models.american, *t, is_call)
-    payoff = torch.where(is_call, m - 1.0, 1.0 - m).clamp(min=0.0)
-    return torch.maximum(value, payoff)  # never below exercise value (no-arbitrage floor)
+    if is_call is not None:
+        value = american_put_and_call(models.european, models.american, *t, is_call)
+        payoff = torch.where(is_call, m - 1.0, 1.0 - m).clamp(min=0.0)
+        return [torch.maximum(value, payoff)]  # never below exercise value
+    eu = models.european(*t)
+    _, tau, sigma, rate, div = t
+    n = m.shape[0]
+    prem = models.american(torch.cat([1.0 / m, m]), torch.cat([tau, tau]),
+                           torch.cat([sigma, sigma]), torch.cat([div, rate]),
+                           torch.cat([rate, div]))
+    call = torch.maximum(eu[:, 0] + m * prem[:n], (m - 1.0).clamp(min=0.0))
+    put = torch.maximum(eu[:, 1] + prem[n:], (1.0 - m).clamp(min=0.0))
+    return [call, put]
 
 
-def pinn_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray, style: str,
+def pinn_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None, style: str,
                 greeks: bool = True) -> dict[str, np.ndarray]:
-    """Price (and Greeks by autograd) from the networks; inputs already validated."""
-    call_t = torch.from_numpy(np.ascontiguousarray(is_call))
+    """Price (and Greeks by autograd) from the networks; inputs already validated.
+
+    ``is_call=None`` prices calls and puts of every row together: arrays of shape (2, n)."""
+    call_t = None if is_call is None else torch.from_numpy(np.ascontiguousarray(is_call))
     strike = x.strike
     if not greeks:
         with torch.inference_mode():
-            u = _network_values(models, style, _tensors(x, False), call_t)
-        return {"price": strike * u.numpy()}
-    t = _tensors(x, True)
-    with torch.enable_grad():
-        u = _network_values(models, style, t, call_t)
-        d = torch.autograd.grad(u.sum(), t, create_graph=True)
-        d_mm = torch.autograd.grad(d[0].sum(), t[0])[0]
-    u_m, u_t, u_s, u_r, _ = (g.detach().numpy() for g in d)
-    return {
-        "price": strike * u.detach().numpy(),
-        "delta": u_m,
-        "gamma": d_mm.numpy() / strike,
-        "vega": strike * u_s,
-        "theta": -strike * u_t,
-        "rho": strike * u_r,
-    }
+            us = _network_values(models, style, _tensors(x, False), call_t)
+        out = {"price": np.stack([strike * u.numpy() for u in us])}
+    else:
+        t = _tensors(x, True)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in GREEKS}
+        with torch.enable_grad():
+            us = _network_values(models, style, t, call_t)
+            for u in us:
+                d = torch.autograd.grad(u.sum(), t, create_graph=True)
+                d_mm = torch.autograd.grad(d[0].sum(), t[0], retain_graph=True)[0]
+                u_m, u_t, u_s, u_r, _ = (g.detach().numpy() for g in d)
+                for key, val in (("price", strike * u.detach().numpy()), ("delta", u_m),
+                                 ("gamma", d_mm.numpy() / strike), ("vega", strike * u_s),
+                                 ("theta", -strike * u_t), ("rho", strike * u_r)):
+                    parts[key].append(val)
+        out = {k: np.stack(v) for k, v in parts.items()}
+    return {k: v if is_call is None else v[0] for k, v in out.items()}
 
 
 def price_options(spot: Any, strike: Any, tau: Any, sigma: Any, rate: Any = 0.0,
@@ -169,37 +188,35 @@ def price_options(spot: Any, strike: Any, tau: Any, sigma: Any, rate: Any = 0.0,
     if on_out_of_domain not in OUT_OF_DOMAIN:
         raise OptionInputError(f"on_out_of_domain: expected one of {OUT_OF_DOMAIN}")
     x = as_inputs(spot, strike, tau, sigma, rate, div)
+    shape = x.shape
+    x = OptionInputs(*(a.ravel() for a in (x.spot, x.strike, x.tau, x.sigma, x.rate, x.div)))
     both = isinstance(kind, str) and kind.strip().lower() == "both"
-    if both:
-        shape = x.shape
-        x = OptionInputs(*(np.concatenate([a.ravel(), a.ravel()]) for a in
-                           (x.spot, x.strike, x.tau, x.sigma, x.rate, x.div)))
-        is_call = np.concatenate([np.ones(int(np.prod(shape)), bool),
-                                  np.zeros(int(np.prod(shape)), bool)])
-    else:
-        shape = x.shape
-        is_call = parse_kind(kind, x.shape).ravel()
-        x = OptionInputs(*(a.ravel() for a in (x.spot, x.strike, x.tau, x.sigma, x.rate, x.div)))
+    is_call = None if both else parse_kind(kind, shape).ravel()
     ok = in_domain(x) if method == "pinn" else np.ones(x.shape, bool)
     if method == "pinn" and on_out_of_domain == "raise":
         check_domain(x)
     keys = GREEKS if greeks else ("price",)
-    result = {k: np.full(x.shape, np.nan) for k in keys}
-    if method == "closed":
-        vals = _greeks(x, is_call)
-        result = {k: vals[k] for k in keys}
-    elif method == "quantlib":
-        from causalcast.options.quantlib_ref import quantlib_greeks
+    lead = (2,) if both else ()
+    result = {k: np.full((*lead, *x.shape), np.nan) for k in keys}
+    if method in ("closed", "quantlib"):
+        kinds = [np.ones(x.shape, bool), np.zeros(x.shape, bool)] if both else [is_call]
+        vals = []
+        for calls in kinds:
+            if method == "closed":
+                vals.append(_greeks(x, calls))
+            else:
+                from causalcast.options.quantlib_ref import quantlib_greeks
 
-        result = quantlib_greeks(x, is_call, style, keys)
+                vals.append(quantlib_greeks(x, calls, style, keys))
+        result = {k: np.stack([v[k] for v in vals]) if both else vals[0][k] for k in keys}
     elif ok.all():
         result = pinn_greeks(load_models() if models is None else models, x, is_call, style,
                              greeks)
     elif ok.any():
         part = pinn_greeks(load_models() if models is None else models, x.take(ok),
-                           is_call[ok], style, greeks)
+                           None if both else is_call[ok], style, greeks)
         for k in keys:
-            result[k][ok] = part[k]
-    result["in_domain"] = ok
-    out_shape = (2, *shape) if both else shape
+            result[k][..., ok] = part[k]
+    result["in_domain"] = np.stack([ok, ok]) if both else ok
+    out_shape = (*lead, *shape)
     return {k: v.reshape(out_shape) for k, v in result.items()}
