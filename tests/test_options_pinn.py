@@ -8,8 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from causalcast.options.accuracy import american_accuracy, european_accuracy
+from causalcast.options.american import premium_bound
 from causalcast.options.black_scholes import bsm_greeks, bsm_price
 from causalcast.options.inputs import OptionInputError, OutOfDomainError
 from causalcast.options.pricer import WEIGHTS_DIR, load_models, price_options
@@ -80,6 +83,12 @@ def test_american_respects_no_arbitrage_bounds(models) -> None:
         payoff = np.maximum(s - 100, 0) if kind == "call" else np.maximum(100 - s, 0)
         assert (am >= payoff - 1e-9).all()
         assert (am >= eu - 2e-3 * 100).all()
+        bound = premium_bound(s, 100.0, tau, r, q, kind)
+        assert (am - eu <= bound + 2e-3 * 100).all()
+    # deep in the exercise region the put is worth its payoff and its delta is -1
+    deep = price_options(60.0, 100.0, 0.5, 0.1, 0.08, 0.0, "put", "american")
+    assert float(deep["price"]) == pytest.approx(40.0, abs=1e-9)
+    assert float(deep["delta"]) == pytest.approx(-1.0, abs=1e-9)
     # no early exercise for calls without dividends: American = European
     am = price_options(s, 100.0, tau, sig, r, 0.0, "call", "american", greeks=False)["price"]
     eu = price_options(s, 100.0, tau, sig, r, 0.0, "call", "european", greeks=False)["price"]
@@ -149,3 +158,17 @@ def test_training_is_reproducible() -> None:
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
     assert {"data", "pde", "parity", "terminal", "boundary"} <= set(meta_a["history"][-1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(0.5, 2.0), st.floats(7 / 365, 2.0), st.floats(0.05, 1.0), st.floats(0.0, 0.1),
+       st.floats(0.0, 0.05), st.floats(1.0, 1e4))
+def test_pinn_matches_closed_form_anywhere_in_the_domain(m, tau, sig, r, q, strike) -> None:
+    """Property: any in-domain point at any strike scale (prices are homogeneous in K)."""
+    res = price_options(m * strike, strike, tau, sig, r, q, "both", greeks=True)
+    for i, kind in enumerate(("call", "put")):
+        ref = bsm_greeks(m * strike, strike, tau, sig, r, q, kind)
+        assert abs(float(res["price"][i]) - float(ref["price"])) <= 2e-3 * strike
+        assert abs(float(res["delta"][i]) - float(ref["delta"])) <= 0.01
+    am = price_options(m * strike, strike, tau, sig, r, q, "both", "american", greeks=False)
+    assert (am["price"] >= res["price"] - 2e-3 * strike).all()

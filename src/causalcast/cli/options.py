@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _fmt(value: float) -> str:
-    return "nan" if math.isnan(value) else f"{value:.6g}"
+    return "nan" if math.isnan(value) else f"{value:.5g}"
 
 
 @options_app.command("price")

@@ -1,13 +1,15 @@
 """Training the option networks: losses, samplers, Adam then L-BFGS. Reproducible by seed.
 
-European network — loss terms (all in units of 1e-3·K so that they are O(1) at the accuracy
-we want; weights in `TrainConfig`):
+European network — loss terms (weights in `TrainConfig`, all 1 by default). "Price units" are
+1e-3·K; "g units" are the same error divided by e^{−rτ}·min(v²φ(x), W_CAP), i.e. seen as an
+error of the network output g (see `pinn.py`), in units of 0.03 — this weights the wings and
+short maturities where gamma is large relative to the price, which a plain price loss ignores:
 
-* ``data``: squared error of call and put against the closed form at random points (supervised
-  pre-training; the closed form is the reference we are allowed to learn from).
-* ``pde``: the Black–Scholes–Merton residual V_τ − ½σ²S²V_SS − (r−q)S V_S + rV, computed by
-  autograd in the original variables (S/K, τ) and multiplied by τ (price units), for both heads.
-* ``parity``: C − P − (S e^{−qτ} − K e^{−rτ}), the only link between the two heads.
+* ``data`` (price units) and ``data_g`` (g units): error of call and put against the closed
+  form at random points (supervised; the closed form is the reference we may learn from).
+* ``pde`` (g units): the Black–Scholes–Merton residual V_τ − ½σ²S²V_SS − (r−q)S V_S + rV,
+  computed by autograd in the original variables (S/K, τ), times τ, for both heads.
+* ``parity`` (price units): C − P − (S e^{−qτ} − K e^{−rτ}), the only link between the heads.
 * ``terminal``: V(τ → 0) against the payoff at τ = 1e-6 years.
 * ``boundary``: far-field values (|ln f| = 8 total volatilities beyond the money) against the
   discounted forward intrinsic value.
@@ -22,7 +24,8 @@ American premium network — loss terms:
 * ``lcp``: the linear-complementarity residual min(τ·𝓛V, V − payoff) of the American put with
   V = European network + premium, 𝓛 the BSM operator above, by autograd.
 
-Schedule: ``pretrain_steps`` of Adam on ``data`` only, then Adam on the weighted sum, then
+Schedule: ``pretrain_steps`` of Adam on the supervised terms only (``data``, ``data_g``), then
+Adam on the weighted sum, then
 L-BFGS (strong Wolfe) on a fixed set of points with the weighted sum: Adam plateaus, L-BFGS
 cuts the error several-fold.
 """
