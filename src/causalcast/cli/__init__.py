@@ -9,6 +9,7 @@ import sys
 import typer
 
 from causalcast.cli import data as data_commands
+from causalcast.cli import options as options_commands
 from causalcast.cli import registry as registry_commands
 from causalcast.cli import run as run_command
 from causalcast.cli import train as train_commands
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 data_commands.register(app)
+options_commands.register(app)
 run_command.register(app)
 train_commands.register(app)
 registry_commands.register(app)
