@@ -12,6 +12,7 @@ from causalcast.cli import data as data_commands
 from causalcast.cli import options as options_commands
 from causalcast.cli import registry as registry_commands
 from causalcast.cli import run as run_command
+from causalcast.cli import serve as serve_command
 from causalcast.cli import train as train_commands
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ options_commands.register(app)
 run_command.register(app)
 train_commands.register(app)
 registry_commands.register(app)
+serve_command.register(app)
 
 
 def main() -> None:
