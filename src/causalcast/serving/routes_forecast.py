@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from causalcast.data.quality import DataValidationError, validate_ohlcv
 from causalcast.serving.hub import ModelHub, UnknownSymbol
@@ -53,14 +54,20 @@ def _hub(request: Request) -> ModelHub:
     return hub
 
 
+def _json(payload: dict) -> Response:
+    """Responses are built by the hub from floats it controls; serialise them directly rather
+    than re-validating against the response model (which still documents the schema)."""
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
 @router.post("", response_model=ForecastResponse)
-async def forecast(req: ForecastRequest, request: Request) -> dict:
-    return await _one(_hub(request), req, ["body"])
+async def forecast(req: ForecastRequest, request: Request) -> Response:
+    return _json(await _one(_hub(request), req, ["body"]))
 
 
 @router.post("/batch", response_model=ForecastBatchResponse)
-async def forecast_batch(req: ForecastBatchRequest, request: Request) -> dict:
+async def forecast_batch(req: ForecastBatchRequest, request: Request) -> Response:
     hub = _hub(request)
     results = await asyncio.gather(*(_one(hub, r, ["body", "requests", i])
                                      for i, r in enumerate(req.requests)))
-    return {"results": results}
+    return _json({"results": results})
