@@ -66,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--home", type=Path, help="Registry with promoted models (default: "
                         "train and promote small models into a temporary one).")
     args = parser.parse_args()
@@ -85,7 +86,8 @@ def main() -> None:
                  ("options/price, 1000 options", [], "/v1/options/price", option_batch(1000))]
     results, rows = {}, []
     for name, flags, path, body in scenarios:
-        server = Server(home, "--poll", "0", *flags).wait_ready()
+        server = Server(home, "--poll", "0", "--workers", str(args.workers),
+                        *flags).wait_ready()
         try:
             run_wrk(server.url + path, body, 3, args.connections, workdir)   # warm-up
             res = run_wrk(server.url + path, body, args.seconds, args.connections, workdir)
@@ -101,6 +103,7 @@ def main() -> None:
     report("serving", f"HTTP service, wrk {args.connections} connections x {args.seconds} s",
            ["scenario", "p50 ms", "p99 ms", "req/s", "errors", "goal p99 ms", "meets goal"],
            rows, {"connections": args.connections, "seconds": args.seconds,
+                  "server_workers": args.workers,
                   "results": {k: {kk: vv for kk, vv in v.items() if kk != "raw"}
                               for k, v in results.items()},
                   "wrk_output": {k: v["raw"] for k, v in results.items()}})

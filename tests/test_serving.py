@@ -208,3 +208,24 @@ def test_options_only_without_registry(tmp_path):
         assert c.get("/readyz").status_code == 200
         assert c.post("/v1/options/price", json={"options": [option()]}).status_code == 200
         assert c.post("/v1/forecast", json={"symbol": "SYN000"}).status_code == 503
+
+
+def test_fast_path_and_full_route_give_identical_answers(client):
+    """The symbol-only fast path (serving/fastpath.py) must answer exactly like the route."""
+    hits = client.app.state.fastpath_hits
+    fast = client.post("/v1/forecast", json={"symbol": "SYN001", "model": "ridge-global"})
+    # An explicit null bars field is not fast-path material: it goes through FastAPI.
+    full = client.post("/v1/forecast", json={"symbol": "SYN001", "model": "ridge-global",
+                                             "bars": None})
+    assert fast.status_code == full.status_code == 200
+    assert client.app.state.fastpath_hits == hits + 1
+    a, b = fast.json(), full.json()
+    a.pop("cached"), b.pop("cached")
+    assert a == b
+    # Unknown fields, unknown symbols and bad types fall through to the route's errors.
+    assert client.post("/v1/forecast", json={"symbol": "SYN001", "x": 1}).status_code == 422
+    assert client.post("/v1/forecast", json={"symbol": 5}).status_code == 422
+    assert client.post("/v1/forecast", content=b"{not json",
+                       headers={"content-type": "application/json"}).status_code == 422
+    metrics = client.get("/metrics").text
+    assert 'causalcast_request_seconds_count{method="POST",route="/v1/forecast"}' in metrics

@@ -30,6 +30,8 @@ def serve(
     data: str = typer.Option(None, "--data", help="Bars to forecast from (default: the data "
                              "each model was trained on)."),
     max_body: int = typer.Option(2 * 1024 * 1024, "--max-body", help="Bytes; larger is 413."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server processes (each loads the "
+                                "models and watches the registry itself)."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve forecasts, option prices, Greeks and probabilities over HTTP."""
@@ -38,13 +40,23 @@ def serve(
         os.environ.update(missing)
         os.environ["CAUSALCAST_NO_REEXEC"] = "1"
         os.execv(sys.executable, [sys.executable, "-m", "causalcast", *sys.argv[1:]])
+    import json
+
     import uvicorn
 
-    from causalcast.serving.app import create_app
+    from causalcast.serving.app import CONFIG_ENV, create_app
     from causalcast.serving.config import ServeConfig
 
     config = ServeConfig(home=home, api_key=api_key or None, cache_items=cache_items,
                          poll_seconds=poll, data_source=data, max_body_bytes=max_body)
     typer.echo(f"causalcast serving {home} on http://{host}:{port} (docs: /docs)")
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level,
-                loop="uvloop", http="httptools", access_log=False)
+    options = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
+               "http": "httptools", "access_log": False}
+    if workers == 1:
+        uvicorn.run(create_app(config), **options)
+        return
+    os.environ[CONFIG_ENV] = json.dumps({
+        "home": str(home), "api_key": config.api_key, "cache_items": cache_items,
+        "poll_seconds": poll, "data_source": data, "max_body_bytes": max_body})
+    uvicorn.run("causalcast.serving.app:app_from_env", factory=True, workers=workers,
+                **options)

@@ -19,6 +19,7 @@ from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.serving import routes_admin, routes_forecast, routes_options
 from causalcast.serving.config import ServeConfig
+from causalcast.serving.fastpath import ForecastFastPath
 from causalcast.serving.hub import ModelHub
 from causalcast.serving.middleware import BodyLimit, Metrics, Telemetry
 
@@ -74,11 +75,27 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.hub = hub
     app.state.options_ready = False
+    app.state.fastpath_hits = 0
     app.state.options_versions = {}
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(routes_admin.router)
     app.include_router(routes_forecast.router)
     app.include_router(routes_options.router)
+    app.add_middleware(ForecastFastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(Telemetry, metrics=metrics)
     return app
+
+
+CONFIG_ENV = "CAUSALCAST_SERVE_CONFIG"
+
+
+def app_from_env() -> FastAPI:
+    """Factory for multi-process serving (`causalcast serve --workers N`): each worker process
+    builds its own app from the JSON config the parent put in the environment."""
+    import json
+    import os
+
+    raw = json.loads(os.environ[CONFIG_ENV])
+    raw["home"] = Path(raw["home"])
+    return create_app(ServeConfig(**raw))

@@ -118,8 +118,8 @@ class Telemetry:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
-            name = getattr(route, "path", None) or "unmatched"
+            name = scope.get("causalcast.route") or getattr(scope.get("route"), "path", None) \
+                or "unmatched"
             method = scope.get("method", "")
             self.metrics.latency.labels(name, method).observe(time.perf_counter() - start)
             self.metrics.requests.labels(name, method, str(status)).inc()
