@@ -1,0 +1,113 @@
+"""HTTP service under load: wrk, 32 connections, >= 30 s per scenario, against `causalcast
+serve` started here. Goals on 2 cores: /v1/forecast p99 <= 25 ms uncached and <= 5 ms cached;
+/v1/options/price with 1000 options p99 <= 25 ms; zero errors.
+
+The uncached scenario runs a server started with `--cache-items 0`, so every request goes
+through the micro-batched forward pass. Needs `wrk` (Debian package `wrk`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import report
+
+GOALS_MS = {"forecast (cached)": 5.0, "forecast (uncached)": 25.0,
+            "options/price, 1000 options": 25.0}
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * UNITS[unit]
+
+
+def parse_wrk(out: str) -> dict:
+    pct = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+([\d.]+(?:us|ms|s))", out,
+                                                   re.M)}
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                     out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(x) for x in sock.groups()) if sock else 0)
+    return {"p50_ms": pct.get(50), "p90_ms": pct.get(90), "p99_ms": pct.get(99),
+            "requests_per_s": rps, "requests": total, "errors": errors}
+
+
+def run_wrk(url: str, body: dict, seconds: int, connections: int, workdir: Path) -> dict:
+    script = workdir / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = {json.dumps(json.dumps(body))}\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-s", str(script), url], capture_output=True, text=True, check=True)
+    return {**parse_wrk(out.stdout), "raw": out.stdout}
+
+
+def option_batch(n: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"options": [
+        {"spot": float(s), "strike": 100.0, "tau": float(t), "sigma": float(v), "rate": 0.03,
+         "div": 0.01, "kind": "call" if i % 2 else "put"}
+        for i, (s, t, v) in enumerate(zip(rng.uniform(60, 180, n), rng.uniform(0.05, 2, n),
+                                          rng.uniform(0.1, 0.8, n), strict=True))]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--home", type=Path, help="Registry with promoted models (default: "
+                        "train and promote small models into a temporary one).")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.serving_support import Server, train_and_register
+
+    workdir = Path(tempfile.mkdtemp(prefix="cc-serve-bench-"))
+    home = args.home
+    if home is None:
+        home = workdir / "home"
+        train_and_register(home, models=("lstm",))
+    forecast = {"symbol": "SYN000", "model": "lstm-global"}
+    scenarios = [("forecast (cached)", [], "/v1/forecast", forecast),
+                 ("forecast (uncached)", ["--cache-items", "0"], "/v1/forecast", forecast),
+                 ("options/price, 1000 options", [], "/v1/options/price", option_batch(1000))]
+    results, rows = {}, []
+    for name, flags, path, body in scenarios:
+        server = Server(home, "--poll", "0", "--workers", str(args.workers),
+                        *flags).wait_ready()
+        try:
+            run_wrk(server.url + path, body, 3, args.connections, workdir)   # warm-up
+            res = run_wrk(server.url + path, body, args.seconds, args.connections, workdir)
+        finally:
+            server.stop()
+        goal = GOALS_MS[name]
+        res["goal_p99_ms"] = goal
+        res["meets_goal"] = res["p99_ms"] <= goal and res["errors"] == 0
+        results[name] = res
+        rows.append([name, f"{res['p50_ms']:.2f}", f"{res['p99_ms']:.2f}",
+                     f"{res['requests_per_s']:.0f}", res["errors"], f"{goal:.0f}",
+                     "yes" if res["meets_goal"] else "NO"])
+    report("serving", f"HTTP service, wrk {args.connections} connections x {args.seconds} s",
+           ["scenario", "p50 ms", "p99 ms", "req/s", "errors", "goal p99 ms", "meets goal"],
+           rows, {"connections": args.connections, "seconds": args.seconds,
+                  "server_workers": args.workers,
+                  "results": {k: {kk: vv for kk, vv in v.items() if kk != "raw"}
+                              for k, v in results.items()},
+                  "wrk_output": {k: v["raw"] for k, v in results.items()}})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The serving-facing pricer: networks loaded once per process, batched pricing, Greeks.
+
+`price_options` is the one entry point that the CLI and the service call. It does no setup per
+call: the shipped weights are read, verified (SHA-256, config) and turned into frozen modules
+the first time they are needed and kept for the life of the process (`load_models`); a new
+version is swapped in atomically with `reload_models`. Calls and puts of a batch come from one
+forward pass of each network; Greeks are autograd derivatives of that same pass.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from causalcast.options.black_scholes import GREEKS, _greeks
+from causalcast.options.inputs import (
+    OptionInputError,
+    OptionInputs,
+    as_inputs,
+    check_domain,
+    in_domain,
+    parse_kind,
+)
+from causalcast.options.pinn import (
+    AmericanPremium,
+    EuropeanPINN,
+    PinnConfig,
+    american_put_and_call,
+    build,
+)
+from causalcast.weights import WeightsError, check_state_dict, load_weights
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+STYLES = ("european", "american")
+METHODS = {"european": ("pinn", "closed", "quantlib"), "american": ("pinn", "quantlib")}
+OUT_OF_DOMAIN = ("raise", "flag")
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    european: EuropeanPINN
+    american: AmericanPremium | None
+    sha256: dict[str, str]
+    meta: dict[str, Any]
+
+
+def load_network(stem: Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any], str]:
+    """Verified load of one network (checksum, config, tensor names and shapes)."""
+    tensors, config = load_weights(stem)
+    try:
+        cfg = PinnConfig.from_dict(config["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{stem}: config does not describe a pricing network ({exc})") from exc
+    if cfg.kind != kind:
+        raise WeightsError(f"{stem}: holds a {cfg.kind!r} network, expected {kind!r}")
+    model = build(cfg)
+    check_state_dict(model, tensors, str(stem))
+    model.load_state_dict(tensors)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    sha = json.loads(stem.with_suffix(".json").read_text())["sha256"]
+    return model, config.get("meta", {}), sha
+
+
+_LOCK = threading.Lock()
+_CACHE: dict[Path, LoadedModels] = {}
+
+
+def load_models(weights_dir: str | Path | None = None) -> LoadedModels:
+    """The process-wide models for a weights folder, loaded and verified on first use."""
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    cached = _CACHE.get(folder)
+    if cached is not None:
+        return cached
+    with _LOCK:
+        if folder not in _CACHE:
+            euro, euro_meta, euro_sha = load_network(folder / "european", "european")
+            american = None
+            meta = {"european": euro_meta}
+            shas = {"european": euro_sha}
+            if (folder / "american.json").exists():
+                american, am_meta, am_sha = load_network(folder / "american", "american")
+                meta["american"], shas["american"] = am_meta, am_sha
+            _CACHE[folder] = LoadedModels(euro, american, shas, meta)  # type: ignore[arg-type]
+        return _CACHE[folder]
+
+
+def reload_models(weights_dir: str | Path | None = None) -> LoadedModels:
+    """Load a (new) version and swap it in; callers holding the old object keep using it."""
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    with _LOCK:
+        _CACHE.pop(folder, None)
+    return load_models(folder)
+
+
+def _tensors(x: OptionInputs, grad: bool) -> list[torch.Tensor]:
+    m = torch.from_numpy(x.moneyness)
+    out = [m, *(torch.from_numpy(a) for a in (x.tau, x.sigma, x.rate, x.div))]
+    if grad:
+        out = [t.clone().requires_grad_(True) for t in out]
+    return out
+
+
+def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
+                    is_call: torch.Tensor | None) -> list[torch.Tensor]:
+    """Prices per unit strike, one forward pass of each network involved.
+
+    ``is_call`` selects call or put per row (one output); ``None`` means both, returned as
+    [calls, puts] from the same pass (the European network has a call and a put head; the
+    premium network runs once on the rows stacked with their symmetric call coordinates)."""
+    m = t[0]
+    if style == "european":
+        out = models.european(*t)
+        if is_call is None:
+            return [out[:, 0], out[:, 1]]
+        return [torch.where(is_call, out[:, 0], out[:, 1])]
+    if models.american is None:
+        raise OptionInputError("style: no American network in the loaded weights")
+    if is_call is not None:
+        value = american_put_and_call(models.european, models.american, *t, is_call)
+        payoff = torch.where(is_call, m - 1.0, 1.0 - m).clamp(min=0.0)
+        return [torch.maximum(value, payoff)]  # never below exercise value
+    eu = models.european(*t)
+    _, tau, sigma, rate, div = t
+    n = m.shape[0]
+    prem = models.american(torch.cat([1.0 / m, m]), torch.cat([tau, tau]),
+                           torch.cat([sigma, sigma]), torch.cat([div, rate]),
+                           torch.cat([rate, div]))
+    call = torch.maximum(eu[:, 0] + m * prem[:n], (m - 1.0).clamp(min=0.0))
+    put = torch.maximum(eu[:, 1] + prem[n:], (1.0 - m).clamp(min=0.0))
+    return [call, put]
+
+
+def pinn_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None, style: str,
+                greeks: bool = True) -> dict[str, np.ndarray]:
+    """Price (and Greeks by autograd) from the networks; inputs already validated.
+
+    ``is_call=None`` prices calls and puts of every row together: arrays of shape (2, n)."""
+    call_t = None if is_call is None else torch.from_numpy(np.ascontiguousarray(is_call))
+    strike = x.strike
+    if not greeks:
+        with torch.inference_mode():
+            us = _network_values(models, style, _tensors(x, False), call_t)
+        out = {"price": np.stack([strike * u.numpy() for u in us])}
+    else:
+        t = _tensors(x, True)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in GREEKS}
+        with torch.enable_grad():
+            us = _network_values(models, style, t, call_t)
+            for u in us:
+                d = torch.autograd.grad(u.sum(), t, create_graph=True)
+                d_mm = torch.autograd.grad(d[0].sum(), t[0], retain_graph=True)[0]
+                u_m, u_t, u_s, u_r, _ = (g.detach().numpy() for g in d)
+                for key, val in (("price", strike * u.detach().numpy()), ("delta", u_m),
+                                 ("gamma", d_mm.numpy() / strike), ("vega", strike * u_s),
+                                 ("theta", -strike * u_t), ("rho", strike * u_r)):
+                    parts[key].append(val)
+        out = {k: np.stack(v) for k, v in parts.items()}
+    return {k: v if is_call is None else v[0] for k, v in out.items()}
+
+
+def price_options(spot: Any, strike: Any, tau: Any, sigma: Any, rate: Any = 0.0,
+                  div: Any = 0.0, kind: Any = "call", style: str = "european",
+                  method: str = "pinn", greeks: bool = True, on_out_of_domain: str = "raise",
+                  models: LoadedModels | None = None) -> dict[str, np.ndarray]:
+    """Price a batch of options; returns a dict of float64 arrays.
+
+    Keys: ``price`` and, with ``greeks=True``, ``delta gamma vega theta rho`` (vega per unit σ,
+    theta = ∂V/∂t per year, rho per unit r), plus ``in_domain`` (bool). ``kind`` is 'call',
+    'put', an array of them, or 'both': then every array has a leading axis of 2 (calls, puts),
+    both from the same forward pass. ``method``: 'pinn' (default), 'closed' (European
+    Black–Scholes–Merton) or 'quantlib' (independent check; American by CRR with 2000 steps;
+    Greeks that the engine does not give are NaN). Outside the trained domain the PINN refuses
+    (``on_out_of_domain='raise'``) or returns NaN for those rows (``'flag'``).
+    """
+    if style not in STYLES:
+        raise OptionInputError(f"style: expected one of {STYLES}, got {style!r}")
+    if method not in METHODS[style]:
+        raise OptionInputError(f"method: {style} options support {METHODS[style]}, got "
+                               f"{method!r}")
+    if on_out_of_domain not in OUT_OF_DOMAIN:
+        raise OptionInputError(f"on_out_of_domain: expected one of {OUT_OF_DOMAIN}")
+    x = as_inputs(spot, strike, tau, sigma, rate, div)
+    shape = x.shape
+    x = OptionInputs(*(a.ravel() for a in (x.spot, x.strike, x.tau, x.sigma, x.rate, x.div)))
+    both = isinstance(kind, str) and kind.strip().lower() == "both"
+    is_call = None if both else parse_kind(kind, shape).ravel()
+    ok = in_domain(x) if method == "pinn" else np.ones(x.shape, bool)
+    if method == "pinn" and on_out_of_domain == "raise":
+        check_domain(x)
+    keys = GREEKS if greeks else ("price",)
+    lead = (2,) if both else ()
+    result = {k: np.full((*lead, *x.shape), np.nan) for k in keys}
+    if method in ("closed", "quantlib"):
+        kinds = [np.ones(x.shape, bool), np.zeros(x.shape, bool)] if both else [is_call]
+        vals = []
+        for calls in kinds:
+            if method == "closed":
+                vals.append(_greeks(x, calls))
+            else:
+                from causalcast.options.quantlib_ref import quantlib_greeks
+
+                vals.append(quantlib_greeks(x, calls, style, keys))
+        result = {k: np.stack([v[k] for v in vals]) if both else vals[0][k] for k in keys}
+    elif ok.all():
+        result = pinn_greeks(load_models() if models is None else models, x, is_call, style,
+                             greeks)
+    elif ok.any():
+        part = pinn_greeks(load_models() if models is None else models, x.take(ok),
+                           None if both else is_call[ok], style, greeks)
+        for k in keys:
+            result[k][..., ok] = part[k]
+    result["in_domain"] = np.stack([ok, ok]) if both else ok
+    out_shape = (*lead, *shape)
+    return {k: v.reshape(out_shape) for k, v in result.items()}

@@ -1,0 +1,19 @@
+"""Service settings: where the registry lives, limits, authentication."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    home: Path = Path(".causalcast")
+    api_key: str | None = field(default_factory=lambda: os.environ.get("CAUSALCAST_API_KEY")
+                                or None)
+    max_body_bytes: int = 2 * 1024 * 1024
+    cache_items: int = 50_000
+    max_batch: int = 256              # windows per forward pass
+    poll_seconds: float = 2.0         # how often the registry is checked for promotions
+    data_source: str | None = None    # bars to forecast from; default: the registry's lineage
