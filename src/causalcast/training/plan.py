@@ -22,6 +22,7 @@ artifacts whatever backend or worker count executes it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -190,9 +191,15 @@ class PlannedJob:
 
 
 def name_part(symbol: str) -> str:
-    """A symbol as a registry-name component (names allow only ``[A-Za-z0-9._/+-]``)."""
+    """A symbol as a registry-name component (names allow only ``[A-Za-z0-9._/+-]``): kept
+    as is when allowed, else cleaned and suffixed with a short hash of the original, so two
+    symbols never share a name (``^GSPC`` -> ``x_GSPC-1b2c3d``)."""
     cleaned = _NAME_BAD.sub("_", symbol)
-    return cleaned if cleaned[:1].isalnum() else f"x{cleaned}"
+    if not cleaned[:1].isalnum():
+        cleaned = f"x{cleaned}"
+    if cleaned == symbol:
+        return symbol
+    return f"{cleaned}-{hashlib.sha256(symbol.encode()).hexdigest()[:6]}"
 
 
 def version_name(model: str, scope: str, fold: int | str) -> str:
