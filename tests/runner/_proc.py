@@ -1,17 +1,22 @@
-"""Subprocess entry for the kill test: ``python -m tests.runner._proc HOME RUN_ID`` runs the
-tiny run on a 2-worker pool (the test SIGKILLs it part-way)."""
+"""Subprocess entry for the kill and SIGTERM tests: ``python -m tests.runner._proc HOME RUN_ID
+[long]`` runs the tiny run (or, with ``long``, global + per-symbol LSTMs of 500 epochs that
+are still training when the test signals them) on a 2-worker pool."""
 
 from __future__ import annotations
 
 import sys
 
-from causalcast.training.runner import train_run
+from causalcast.training.runner import RunSpec, train_run
 from tests.runner.common import TINY
+
+LONG = RunSpec.from_dict({**TINY.to_dict(), "models": ["lstm"],
+                          "train_params": {"epochs": 500, "patience": 500}})
 
 
 def main() -> int:
-    summary = train_run(TINY, home=sys.argv[1], run_id=sys.argv[2], workers=2,
-                        progress=False)
+    spec = LONG if sys.argv[3:] == ["long"] else TINY
+    summary = train_run(spec, home=sys.argv[1], run_id=sys.argv[2], workers=2,
+                        progress=False, audit=False)
     return 0 if summary.status == "done" else 1
 
 

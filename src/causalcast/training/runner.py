@@ -257,6 +257,8 @@ def train_run(spec: RunSpec | None = None, *, home: str | Path = ".causalcast",
         except (KeyError, ValueError, FileNotFoundError) as exc:
             raise PlanError(f"data: {str(exc).strip(chr(39) + chr(34))}") from None
         jobs = plan_run(spec, list(frames), out_root)
+        for job in jobs:  # what an interrupted job's message tells the user to run
+            job.spec.resume_hint = f"causalcast train --home {home} --run-id {run_id}"
         fingerprints = {}
         for job in jobs:
             symbols = job.spec.symbols or tuple(frames)
