@@ -24,7 +24,8 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
@@ -58,6 +59,30 @@ def default_workers() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
+@contextlib.contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Start workers without re-running the caller's script.
+
+    A spawn/forkserver worker normally re-imports the parent's ``__main__`` by path (that is
+    why multiprocessing code needs ``if __name__ == "__main__":``). Pool workers here run only
+    functions of `causalcast.training.worker`, so they never need it: while a worker starts,
+    the main module's ``__file__``/``__spec__`` are hidden from `multiprocessing.spawn`, so a
+    script or README example that calls `train_run` at top level does not run again in every
+    worker."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    try:
+        main.__dict__.pop("__file__", None)
+        main.__spec__ = None
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 def _context() -> mp.context.BaseContext:
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
@@ -81,7 +106,8 @@ class PoolBackend:
                                       initializer=init_worker, initargs=(os.getpid(),))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
-        return self._executor.submit(fn, *args)
+        with _main_not_reimported():  # 3.11 starts pool workers inside submit
+            return self._executor.submit(fn, *args)
 
     def wait(self, handles: Iterable[cf.Future], timeout: float
              ) -> list[tuple[cf.Future, Any, BaseException | None]]:
