@@ -260,9 +260,11 @@ def test_a_dead_worker_is_replaced_and_its_job_retried(tmp_path, monkeypatch):
         assert reg.verify().ok
 
 
-def test_sigterm_stops_the_run_cleanly(tmp_path):
-    """SIGTERM to the parent: the training workers checkpoint, their jobs are recorded as
-    interrupted (with the resume hint), the run is closed as failed, the registry is sound."""
+@pytest.mark.parametrize("how", ["sigterm-runner", "ctrl-c-group"])
+def test_a_signal_stops_the_run_cleanly(tmp_path, how):
+    """SIGTERM to the runner, or Ctrl+C (SIGINT to the whole process group, as a terminal
+    sends it): the training workers checkpoint, their jobs are recorded as interrupted (with
+    the command that resumes), the run is closed as failed, the registry is sound."""
     home, run_id = tmp_path / "home", "stopped"
     proc = subprocess.Popen([sys.executable, "-m", "tests.runner._proc", str(home), run_id,
                              "long"], cwd=ROOT, start_new_session=True,
@@ -275,7 +277,10 @@ def test_sigterm_stops_the_run_cleanly(tmp_path):
                 break  # the global model is inside its training loop
             time.sleep(0.05)
         assert proc.poll() is None, f"the run ended before SIGTERM: {proc.stderr.read()}"
-        proc.send_signal(signal.SIGTERM)
+        if how == "sigterm-runner":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=90) == 1
     finally:
         if proc.poll() is None:
@@ -290,5 +295,25 @@ def test_sigterm_stops_the_run_cleanly(tmp_path):
         stopped = jobs[(ALL_SYMBOLS, "lstm", FINAL_FOLD)]
         assert stopped.status == "failed" and stopped.error.startswith("interrupted")
         assert "SIGINT" in stopped.error and "checkpoint saved" in stopped.error
+        assert f"--run-id {run_id}" in stopped.error
         assert reg.epoch_metrics(run_id, stopped.key)  # epochs so far are kept
     assert (metrics.parent / "checkpoints" / "latest.json").exists()
+
+
+def test_a_script_without_main_guard_runs_once(tmp_path):
+    """Pool workers do not re-run the calling script (no ``if __name__ == "__main__"``
+    needed, unlike plain multiprocessing): its top-level side effect happens once."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from causalcast.training.runner import RunSpec, train_run\n"
+        "with open(Path(__file__).with_suffix('.log'), 'a') as f:\n"
+        "    f.write('ran\\n')\n"
+        "spec = RunSpec(data='synthetic:2,400,0.5,1', models=('drift',), horizons=(1, 2),\n"
+        "               lookback=10)\n"
+        "s = train_run(spec, home='home', workers=2, progress=False, audit=False)\n"
+        "assert s.status == 'done' and s.done == 2, s\n")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "script.log").read_text() == "ran\n"

@@ -22,14 +22,12 @@ Job folders live under ``home/runs/<run_id>/`` (``final/`` and ``walk/``, then
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,21 +159,32 @@ class RunProgress:
             self._progress = None
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM to the parent stops the run like Ctrl+C: workers checkpoint, nothing is lost."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class StopSignal:
+    """Ctrl+C / SIGTERM become a flag the scheduling loop checks between waits (at most
+    `POLL_S` later), so a signal never tears a registry write in half; a second signal raises
+    `KeyboardInterrupt` to stop waiting for the workers."""
 
-    def raise_interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt("SIGTERM")
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> StopSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
 
 def _audit_settings(spec: RunSpec) -> dict[str, Any]:
@@ -289,9 +298,9 @@ def train_run(spec: RunSpec | None = None, *, home: str | Path = ".causalcast",
                 pool = make_backend(backend, workers, ray_address)
                 n_workers = pool.slots
                 try:
-                    with _sigterm_as_interrupt():
+                    with StopSignal() as stop:
                         status = _execute(pool, registry, run_id, spec, todo, audit_task,
-                                          fingerprints, home, reports, shown)
+                                          fingerprints, home, reports, shown, stop)
                 finally:
                     pool.close(cancel=status == "interrupted")
         finally:
@@ -317,8 +326,8 @@ def train_run(spec: RunSpec | None = None, *, home: str | Path = ".causalcast",
 def _execute(pool: Backend, registry: Registry, run_id: str, spec: RunSpec,
              todo: deque[PlannedJob], audit_task: tuple | None,
              fingerprints: dict[tuple[str, ...], str], home: Path,
-             reports: dict[str, JobReport], shown: RunProgress) -> str:
-    """Keep `pool.slots` tasks in flight until every job has an outcome."""
+             reports: dict[str, JobReport], shown: RunProgress, stop: StopSignal) -> str:
+    """Keep `pool.slots` tasks in flight until every job has an outcome or a stop signal."""
     worker = f"{socket.gethostname()}:{os.getpid()}/{pool.name}"
     inflight: dict[Any, PlannedJob | None] = {}   # None: the audit task
     lost: dict[str, int] = {}
@@ -326,6 +335,8 @@ def _execute(pool: Backend, registry: Registry, run_id: str, spec: RunSpec,
 
     try:
         while todo or inflight or audit_pending:
+            if stop.received:
+                raise KeyboardInterrupt(stop.received)
             if audit_pending:
                 inflight[pool.submit(execute_audit, *audit_task)] = None
                 audit_pending = False
@@ -379,18 +390,25 @@ def _execute(pool: Backend, registry: Registry, run_id: str, spec: RunSpec,
                         shown.running -= 1
                         todo.appendleft(job)
     except KeyboardInterrupt:
-        shown.note("[bold yellow]stopping[/]: running jobs checkpoint and are recorded; "
-                   f"resume with: causalcast train --home {home} --run-id {run_id}")
-        _drain(pool, registry, run_id, spec, inflight, fingerprints, home, reports, shown)
+        shown.note(f"[bold yellow]stopping ({stop.received or 'interrupt'})[/]: running jobs "
+                   f"checkpoint and are recorded; resume with: causalcast train --home {home} "
+                   f"--run-id {run_id}")
+        # Ctrl+C in a terminal reaches every process of the group: the workers got their
+        # SIGINT already (a second one would skip their checkpoint). Other signals came to
+        # the runner alone, so it passes a SIGINT on.
+        _drain(pool, registry, run_id, spec, inflight, fingerprints, home, reports, shown,
+               forward=stop.received != "SIGINT")
         return "interrupted"
     return "done"
 
 
 def _drain(pool: Backend, registry: Registry, run_id: str, spec: RunSpec,
            inflight: dict[Any, PlannedJob | None], fingerprints: dict[tuple[str, ...], str],
-           home: Path, reports: dict[str, JobReport], shown: RunProgress) -> None:
+           home: Path, reports: dict[str, JobReport], shown: RunProgress,
+           forward: bool = True) -> None:
     """After Ctrl+C/SIGTERM: ask the workers to checkpoint, record what comes back."""
-    pool.interrupt()
+    if forward:
+        pool.interrupt()
     deadline = time.monotonic() + INTERRUPT_GRACE_S
     try:
         while inflight and time.monotonic() < deadline:
