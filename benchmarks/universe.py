@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
            table,
            {"params": {"symbols": args.symbols, "bars": args.bars, "models": spec.models,
                        "profile": args.profile, "scope": "per-symbol", "folds": "final",
-                       "audit": args.audit, "seed": args.seed, "strength": args.strength},
+                       "audit": args.audit, "seed": args.seed, "strength": args.strength,
+                       "worker_torch_threads": 1},
             "goals": {"wall_s": GOAL_WALL_S, "peak_mb": GOAL_PEAK_MB},
             "same_artifacts_across_backends": same, "rows": rows,
             "note": "2 CPU cores shared with other engineers' jobs: provisional figures; "

@@ -214,7 +214,9 @@ def plan_run(spec: RunSpec, symbols: list[str], out_root: str | Path) -> list[Pl
     where one worker finishes a long job while the others idle.
 
     Job outputs go to ``out_root/final/...`` (final fits) and ``out_root/walk/...``
-    (walk-forward folds): both use ``fold0`` folders, so they need separate roots."""
+    (walk-forward folds): both use ``fold0`` folders, so they need separate roots. With a
+    single symbol a global model would be the per-symbol model, so it is planned once, under
+    the symbol's key."""
     from causalcast.models.base import model_class
 
     if not symbols:
