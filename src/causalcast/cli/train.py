@@ -1,8 +1,12 @@
 """`causalcast train` and `causalcast predict`: fit models on one or more symbols, then
 forecast from what was trained.
 
-Training runs the jobs one after another here (the parallel runner comes with the registry);
-each job is `causalcast.training.run_job`, so the CLI, the pool and Ray train identically.
+Two modes, one job function (`causalcast.training.run_job`), so both train identically:
+
+* sequential (``--out DIR``, the default): jobs one after another into a folder;
+* parallel into the registry (``--parallel``, ``--workers N``, ``--backend``, ``--home``,
+  ``--run-id`` or ``--ray-address`` selects it): `causalcast.training.runner.train_run` on
+  a process pool or Ray, every job recorded, a run resumable by its id.
 """
 
 from __future__ import annotations
@@ -119,8 +123,9 @@ def train(
     models: str = typer.Option("lstm,tcn,mamba,ridge", "--models",
                                help="Comma-separated: lstm, tcn, mamba, naive, drift, ridge."),
     horizons: str = typer.Option("1,5,10,30", "--horizons", help="Forecast horizons in bars."),
-    out: Path = typer.Option(..., "--out", help="Output folder (bundles, checkpoints, "
-                                                "metrics)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (bundles, "
+                                    "checkpoints, metrics); required without --parallel "
+                                    "(default there: HOME/runs/RUN_ID)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoints; "
                                                         "finished jobs are skipped."),
     profile: str = typer.Option("quick", "--profile", help="quick or full."),
@@ -128,16 +133,36 @@ def train(
     symbols: str | None = SYMBOLS_OPTION,
     per_symbol: bool = typer.Option(False, "--per-symbol", help="One model per symbol "
                                     "instead of one global model across symbols."),
-    fold: int = typer.Option(0, "--fold", min=0),
-    folds: int = typer.Option(1, "--folds", min=1, help="1: one temporal split; > 1: "
-                                                         "walk-forward folds."),
+    global_: bool = typer.Option(False, "--global", help="One model across all symbols (the "
+                                 "default); with --per-symbol: both."),
+    fold: str | None = typer.Option(None, "--fold", help="Which folds: 0, 0,2, all, final, "
+                                    "all,final (default: 0 = the single split with --folds 1; "
+                                    "parallel with --folds N > 1: all)."),
+    folds: int = typer.Option(1, "--folds", min=1, help="1: one temporal split (the final "
+                              "fit); > 1: that many walk-forward folds."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override the profile."),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: default)."),
     overrides: list[str] | None = typer.Option(None, "--set", help="model.NAME=VALUE (every "
                                                "model with that field), lstm.NAME=VALUE (one "
                                                "model) or train.NAME=VALUE; repeatable."),
-    quiet: bool = typer.Option(False, "--quiet", help="No per-epoch progress."),
+    quiet: bool = typer.Option(False, "--quiet", help="No per-epoch / per-job progress."),
+    parallel: bool = typer.Option(False, "--parallel", help="Train the jobs in parallel into "
+                                  "the registry (process pool unless --backend ray)."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel workers "
+                                       "(default: one per core); implies --parallel."),
+    backend: str | None = typer.Option(None, "--backend", help="pool (default) or ray; "
+                                       "implies --parallel."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to use "
+                                           "(e.g. ray://head:10001 or auto); implies "
+                                           "--backend ray."),
+    home: Path | None = typer.Option(None, "--home", help="Registry home (default "
+                                     ".causalcast); implies --parallel."),
+    run_id: str | None = typer.Option(None, "--run-id", help="Resume this run (only its "
+                                      "missing jobs run), or name a new one; implies "
+                                      "--parallel."),
+    no_audit: bool = typer.Option(False, "--no-audit", help="Parallel: skip the leakage "
+                                  "audit (promotion will refuse the run's models)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train forecasting models; Ctrl+C or SIGTERM checkpoints and says how to resume."""
@@ -147,6 +172,24 @@ def train(
 
     if profile not in PROFILES:
         fail(f"--profile: choose from {list(PROFILES)}, got {profile!r}")
+    if ray_address and backend is None:
+        backend = "ray"
+    if parallel or any(v is not None for v in (workers, backend, home, run_id, ray_address)):
+        _train_parallel(data, synthetic, models, horizons, out, profile, lookback, symbols,
+                        per_symbol, global_, fold, folds, epochs, seed, overrides, quiet,
+                        workers, backend or "pool", ray_address, home or Path(".causalcast"),
+                        run_id, resume, not no_audit, as_json)
+        return
+    if out is None:
+        fail("--out: required for sequential training (or use --parallel / --home to train "
+             "into the registry)")
+    try:
+        fold_index = int(fold) if fold is not None else 0
+    except ValueError:
+        fail(f"--fold: sequential training takes one fold number, got {fold!r} (lists, "
+             f"'all' and 'final' need --parallel)")
+    if fold_index < 0:
+        fail(f"--fold: expected >= 0, got {fold_index}")
     source = data_source(data, synthetic, seed)
     names = [m.strip() for m in models.split(",") if m.strip()]
     groups = _overrides(overrides)
@@ -159,13 +202,16 @@ def train(
         model_params = _model_params(groups, names)
         wanted = [s.strip() for s in symbols.split(",")] if symbols else None
         frames, _ = resolve_source(source, wanted)
-    scopes: list[tuple[str, ...] | None] = (
-        [(s,) for s in frames] if per_symbol else [tuple(wanted) if wanted else None])
+    scopes: list[tuple[str, ...] | None] = []
+    if global_ or not per_symbol:
+        scopes.append(tuple(wanted) if wanted else None)
+    if per_symbol:
+        scopes += [(s,) for s in frames]
     results = []
     for scope in scopes:
         for name in names:
             spec = JobSpec(model=name, data=source, out_dir=str(out), symbols=scope,
-                           fold=fold, n_folds=folds, horizons=parse_horizons(horizons),
+                           fold=fold_index, n_folds=folds, horizons=parse_horizons(horizons),
                            lookback=lookback, seed=seed, profile=profile, threads=threads,
                            resume=resume, model_params=model_params[name],
                            train_params=train_params,
@@ -190,10 +236,69 @@ def train(
             rows.append((r.model, r.scope, r.status, t.get("epochs", "-"),
                          _fmt(m.get("dir_acc")), _fmt(m.get("ceiling")),
                          _fmt(m.get("binom_p"), ".2g"), f"{r.seconds:.1f}"))
-        console.print(table(f"Trained into {out}/<model>/<scope>/fold{fold} (test range, "
+        console.print(table(f"Trained into {out}/<model>/<scope>/fold{fold_index} (test range, "
                             "first horizon)", ["model", "scope", "status", "epochs",
                                                "dir acc", "ceiling", "p>0.5", "s"], rows))
     if any(r.status != "ok" for r in results):
+        raise typer.Exit(1)
+
+
+def _train_parallel(data: str | None, synthetic: str | None, models: str, horizons: str,
+                    out: Path | None, profile: str, lookback: int, symbols: str | None,
+                    per_symbol: bool, global_: bool, fold: str | None, folds: int,
+                    epochs: int | None, seed: int, overrides: list[str] | None, quiet: bool,
+                    workers: int | None, backend: str, ray_address: str | None, home: Path,
+                    run_id: str | None, resume: bool, audit: bool, as_json: bool) -> None:
+    """`causalcast train --parallel ...`: one registry run via `train_run`."""
+    from causalcast.training.backends import BackendError
+    from causalcast.training.plan import PlanError, RunSpec, parse_folds
+    from causalcast.training.runner import RunnerError, train_run
+
+    if resume and run_id is None:
+        fail("--resume: in parallel mode a run resumes by its id: --run-id RUN_ID (printed "
+             "when the run started, and in `causalcast registry list`)")
+    spec = None
+    if data is not None or synthetic is not None or run_id is None:
+        source = data_source(data, synthetic, seed)
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        groups = _overrides(overrides)
+        train_params = dict(groups.get("train", {}))
+        if epochs is not None:
+            train_params["epochs"] = epochs
+        with clear_errors():
+            model_params = {k: v for k, v in _model_params(groups, names).items() if v}
+            scopes = (["global"] if global_ or not per_symbol else []) + (
+                ["per-symbol"] if per_symbol else [])
+            spec = RunSpec(data=source, models=tuple(names),
+                           symbols=tuple(s.strip() for s in symbols.split(",") if s.strip())
+                           if symbols else None,
+                           scopes=tuple(scopes), folds=parse_folds(fold, folds),
+                           n_folds=folds, horizons=parse_horizons(horizons),
+                           lookback=lookback, seed=seed, profile=profile,
+                           model_params=model_params, train_params=train_params)
+    try:
+        summary = train_run(spec, home=home, run_id=run_id, backend=backend, workers=workers,
+                            ray_address=ray_address, out=out, audit=audit,
+                            progress=not quiet)
+    except (PlanError, RunnerError, BackendError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        rows = [(j.label, j.status, "yes" if j.ran else "no (done before)", j.version or "-",
+                 _fmt(j.dir_acc), _fmt(j.seconds, ".1f"), j.error or "")
+                for j in summary.jobs]
+        console.print(table(f"Run {summary.run_id} in {summary.home} ({summary.backend}, "
+                            f"{summary.ran} trained, {summary.skipped} already done, "
+                            f"{summary.failed} failed; test range, first horizon)",
+                            ["job", "status", "trained now", "version", "dir acc", "s",
+                             "error"], rows))
+        if summary.status != "done":
+            err_console.print(f"resume with: causalcast train --home {summary.home} "
+                              f"--run-id {summary.run_id}", highlight=False)
+    if summary.status == "interrupted":
+        raise typer.Exit(130)
+    if summary.status != "done":
         raise typer.Exit(1)
 
 
