@@ -1,6 +1,7 @@
 """`causalcast run`: the main job on embedded defaults, end to end, showing progress.
 
-Steps grow as the platform does; each is also its own command."""
+Every step is also its own command (synth, data validate, features, audit, train, evaluate,
+report, registry promote, serve); the stages themselves live in `causalcast.pipeline`."""
 
 from __future__ import annotations
 
@@ -11,16 +12,25 @@ import typer
 
 from causalcast.audit import run_audit
 from causalcast.cli.common import console, table
-from causalcast.cli.train import quick_training
 from causalcast.config import load_settings
 from causalcast.data.sources import load_ohlcv, write_ohlcv
 from causalcast.data.synthetic import make_universe
 from causalcast.features.pipeline import prepare_symbol, required_bars
 from causalcast.io import atomic_write_json
+from causalcast.pipeline import (
+    ALL_MODELS,
+    Dataset,
+    evaluate_dataset,
+    promote_evaluated,
+    train_dataset,
+)
 
 PROFILES = {
-    "quick": {"symbols": 8, "bars": 2520, "audit_cuts": 10},
-    "full": {"symbols": 50, "bars": 2520, "audit_cuts": 30},
+    # about 5 minutes on 2 cores: short training budget, all models, 5 walk-forward folds
+    "quick": {"symbols": 6, "bars": 2520, "audit_cuts": 8, "folds": 5, "profile": "quick",
+              "train": {"epochs": 8, "patience": 3}},
+    "full": {"symbols": 20, "bars": 2520, "audit_cuts": 30, "folds": 5, "profile": "full",
+             "train": {}},
 }
 
 
@@ -28,63 +38,122 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
+def _fmt(x, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _p(p) -> str:
+    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
 def run(
-    profile: str = typer.Option("quick", "--profile", help="quick (about 5 min) or full."),
-    home: Path = typer.Option(Path(".causalcast"), "--home", help="Where results are kept."),
+    profile: str = typer.Option("quick", "--profile", help="quick (about 5 min on 2 cores) "
+                                "or full (larger models, more symbols)."),
+    home: Path = typer.Option(Path(".causalcast"), "--home", help="Registry, data, report."),
     seed: int = typer.Option(42, "--seed"),
+    workers: int = typer.Option(None, "--workers", help="Training processes (default: cores)."),
 ) -> None:
-    """Synthesise a universe, load MSFT, validate, build features, audit, summarise."""
+    """Synthesise a universe, load MSFT, validate, build features, audit, train in parallel,
+    evaluate walk-forward with significance tests, promote what passes, write the report."""
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile: choose from {list(PROFILES)}")
     p = PROFILES[profile]
     settings = load_settings(overrides={"seed": seed, "home": str(home)})
+    cfg = settings.features
     started = time.perf_counter()
 
     def step(text: str) -> None:
-        console.print(f"[bold cyan]>[/] {text}  [dim]({time.perf_counter() - started:.1f}s)[/]")
+        console.print(f"[bold cyan]>[/] {text}  [dim]({time.perf_counter() - started:.0f}s)[/]")
 
-    step(f"synthesising {p['symbols']} symbols x {p['bars']} bars (known ceiling)")
+    step(f"synthesising {p['symbols']} symbols x {p['bars']} bars with a known accuracy ceiling")
     universe = make_universe(p["symbols"], p["bars"], seed=seed)
-    synth_dir = home / "data" / "synthetic"
+    synth_dir = (home / "data" / "synthetic").resolve()
     write_ohlcv(universe.frames, synth_dir)
     atomic_write_json(synth_dir / "universe.json", universe.metadata())
 
-    step("loading and validating the synthetic files and the MSFT sample (pmdarima)")
-    need = required_bars(settings.features, settings.split)
+    step("loading and validating the synthetic files and the real MSFT sample (pmdarima)")
+    need = required_bars(cfg, settings.split)
     synthetic, syn_reports = load_ohlcv(synth_dir, min_bars=need, with_reports=True)
     msft, msft_reports = load_ohlcv("sample:msft", min_bars=need, with_reports=True)
 
     step("building causal features and targets")
     frames = {**synthetic, **msft}
-    prepared = {s: prepare_symbol(s, f, settings.features) for s, f in frames.items()}
+    prepared = {s: prepare_symbol(s, f, cfg) for s, f in frames.items()}
+    console.print(table("Data and features", ["symbol", "bars", "samples", "features"],
+                        [(s, len(frames[s]), x.n_samples, len(x.feature_names))
+                         for s, x in prepared.items()]))
 
-    step("leakage audit (prefix, perturbation, purge, augmentation isolation)")
-    audit = {}
-    for name, group in (("synthetic", synthetic), ("msft", msft)):
-        audit[name] = run_audit(group, settings, n_cuts=p["audit_cuts"], seed=seed)
+    step("leakage audit: prefix invariance, perturbation, purge, augmentation isolation")
+    datasets = [
+        Dataset("synthetic", str(synth_dir), synthetic,
+                run_audit(synthetic, settings, n_cuts=p["audit_cuts"], seed=seed), universe),
+        Dataset("msft", "sample:msft", msft,
+                run_audit(msft, settings, n_cuts=p["audit_cuts"], seed=seed)),
+    ]
+    for ds in datasets:
+        verdict = "[green]passed[/]" if ds.audit.passed else "[red]FAILED[/]"
+        console.print(f"  audit {ds.label}: {verdict} ({len(ds.audit.checks)} checks)")
+    if not all(ds.audit.passed for ds in datasets):
+        console.print("[red]leakage audit failed: nothing is trained or reported[/]")
+        raise typer.Exit(1)
 
-    step("training quick models on the synthetic universe (one global model each)")
-    trained = quick_training(f"synthetic:{p['symbols']},{p['bars']},"
-                             f"{universe.params.strength},{seed}", home / "models",
-                             settings.features.horizons, settings.features.lookback, seed)
+    for ds in datasets:
+        step(f"training {ds.label}: {len(ALL_MODELS)} models x ({p['folds']} walk-forward "
+             "folds + final fit), in parallel, into the registry")
+        train_dataset(ds, home=home, models=ALL_MODELS, n_folds=p["folds"],
+                      horizons=cfg.horizons, lookback=cfg.lookback, seed=seed,
+                      profile=p["profile"], workers=workers, train_params=p["train"])
 
-    rows = [(s, len(frames[s]), prep.n_samples, len(prep.feature_names))
-            for s, prep in prepared.items()]
-    console.print(table("Data and features", ["symbol", "bars", "samples", "features"], rows))
-    console.print(table("Known accuracy ceiling of the synthetic universe",
-                        ["horizon", "Bayes-optimal directional accuracy"],
-                        [(h, f"{a:.3f}") for h, a in universe.bayes_accuracy.items()]))
-    for name, report in audit.items():
-        verdict = "[green]passed[/]" if report.passed else "[red]FAILED[/]"
-        console.print(f"leakage audit ({name}): {verdict}, {len(report.checks)} checks")
+    step("walk-forward evaluation: accuracy with intervals, DM / direction tests vs naive, "
+         "backtest after costs, ensemble")
+    for ds in datasets:
+        evaluate_dataset(ds)
+
+    step("registering evaluated final fits and promoting those that pass the gates")
+    for ds in datasets:
+        promote_evaluated(ds, home)
+
+    from causalcast.evaluation.report import write_report
+
+    report_path = write_report([ds.evaluation for ds in datasets], home / "report.html")
+    _print_results(datasets, universe)
     summary = {
         "profile": profile, "seconds": round(time.perf_counter() - started, 1),
         "bayes_accuracy": universe.bayes_accuracy,
         "data": {s: r.to_dict() for s, r in {**syn_reports, **msft_reports}.items()},
-        "audit": {k: v.to_dict() for k, v in audit.items()},
-        "training": [r.to_dict() for r in trained],
+        "audit": {ds.label: ds.audit.to_dict() for ds in datasets},
+        "runs": {ds.label: ds.run.to_dict() for ds in datasets if ds.run},
+        "promotions": [row for ds in datasets for row in ds.promotions],
+        "report": str(report_path),
     }
     atomic_write_json(home / "run_summary.json", summary)
-    step(f"done; summary in {home / 'run_summary.json'}")
-    if not all(r.passed for r in audit.values()) or any(r.status != "ok" for r in trained):
+    step("done")
+    numbers = report_path.with_suffix(".json")
+    console.print(f"\nReport: [bold]{report_path}[/] (numbers in {numbers})")
+    console.print(f"Serve the promoted models:  [bold]causalcast serve --home {home}[/]  then\n"
+                  "  curl -s localhost:8000/v1/forecast -H 'content-type: application/json' "
+                  "-d '{\"symbol\": \"SYN000\"}'")
+    failed = sum(ds.run.failed for ds in datasets if ds.run)
+    if failed:
+        console.print(f"[red]{failed} training jobs failed; see `causalcast registry show "
+                      "--run RUN_ID`[/]")
         raise typer.Exit(1)
+
+
+def _print_results(datasets: list[Dataset], universe) -> None:
+    for ds in datasets:
+        board = ds.evaluation["leaderboard"]
+        rows = [(r["model"], f"{_fmt(r['accuracy'])} [{_fmt(r['ci_low'])},{_fmt(r['ci_high'])}]",
+                 _fmt(r["always_up"]), _fmt(r.get("ceiling")), _p(r["p_dm"]),
+                 _p(r["p_direction"]), _fmt(r["sharpe"], 2), r["grade_shown"])
+                for r in board]
+        console.print(table(
+            f"{ds.label}: walk-forward test, h={board[0]['h']}, {board[0]['n']} bars pooled "
+            "over folds", ["model", "accuracy [95% CI]", "always up", "ceiling", "p DM",
+                           "p dir", "Sharpe", "grade"], rows))
+        for line in ds.evaluation.get("summary", [])[:8]:
+            console.print(f"  {line}")
+        console.print(table(f"Promotion: {ds.label}", ["model", "version", "promoted", "why"],
+                            [(r["model"], r.get("version", r["candidate"]),
+                              "yes" if r["promoted"] else "no", r["reason"])
+                             for r in ds.promotions]))

@@ -302,27 +302,6 @@ def _train_parallel(data: str | None, synthetic: str | None, models: str, horizo
         raise typer.Exit(1)
 
 
-def quick_training(data: str, out: Path, horizons: tuple[int, ...], lookback: int, seed: int,
-                   models: tuple[str, ...] = ("ridge", "lstm", "tcn", "mamba")) -> list[Any]:
-    """The training step of `causalcast run`: one global quick-profile model per name,
-    sequentially, with a summary table (test range, first horizon)."""
-    from causalcast.training.job import JobSpec, run_job
-
-    results = []
-    for name in models:
-        spec = JobSpec(model=name, data=data, out_dir=str(out), horizons=horizons,
-                       lookback=lookback, seed=seed, threads=0, verbose=True,
-                       resume_hint="run `causalcast run` again")
-        results.append(run_job(spec))
-    rows = [(r.model, r.status, r.train.get("epochs", "-"), _fmt(r.metrics.get("dir_acc")),
-             _fmt(r.metrics.get("ceiling")), _fmt(r.metrics.get("binom_p"), ".2g"),
-             f"{r.seconds:.1f}", r.error or "") for r in results]
-    console.print(table("Quick models on the synthetic universe (test range, first horizon)",
-                        ["model", "status", "epochs", "dir acc", "ceiling", "p(>0.5)",
-                         "seconds", "error"], rows))
-    return results
-
-
 def find_bundles(path: Path) -> list[Path]:
     """Bundle stems at `path`: a stem, its .json/.safetensors, or a folder searched below."""
     if path.is_dir():

@@ -1,0 +1,105 @@
+"""The main job (`causalcast run`, `make run`) as plain functions, one per stage.
+
+data → validation → features → leakage audit → parallel walk-forward training and final fits
+→ walk-forward evaluation with significance → evaluated versions registered and promoted
+through the gates → HTML report. Each stage is also its own command; this module only chains
+them and keeps the numbers honest: nothing is promoted or graded without a passed audit, and a
+model that does not beat the naive baseline is reported as such and stays a candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from causalcast.audit import AuditReport
+from causalcast.registry import GateRefused, Lineage, Registry
+from causalcast.training.plan import FINAL_FOLD, RunSpec
+from causalcast.training.runner import RunSummary, train_run
+
+ALL_MODELS = ("naive", "drift", "ridge", "lstm", "tcn", "mamba")
+
+
+@dataclass
+class Dataset:
+    """One dataset of the main job and everything produced for it."""
+
+    label: str
+    data: str                      # job data string (folder, sample:msft, ...)
+    frames: dict[str, pd.DataFrame]
+    audit: AuditReport
+    ceiling: Any = None            # SyntheticUniverse for synthetic data
+    run: RunSummary | None = None
+    evaluation: dict[str, Any] | None = None
+    promotions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def train_dataset(ds: Dataset, *, home: Path, models: tuple[str, ...], n_folds: int,
+                  horizons: tuple[int, ...], lookback: int, seed: int, profile: str,
+                  workers: int | None, train_params: dict[str, Any] | None = None,
+                  ) -> RunSummary:
+    """Walk-forward folds (for evaluation) and the final fit (for serving) of every model, one
+    global model across the dataset's symbols, on the process pool."""
+    spec = RunSpec(data=ds.data, models=models, scopes=("global",),
+                   folds=(*range(n_folds), "final"), n_folds=n_folds, horizons=horizons,
+                   lookback=lookback, seed=seed, profile=profile,
+                   train_params=dict(train_params or {}))
+    ds.run = train_run(spec, home=home, audit=ds.audit.to_dict(), workers=workers,
+                       name=f"make-run-{ds.label}")
+    return ds.run
+
+
+def evaluate_dataset(ds: Dataset, cost_bps: float = 5.0) -> dict[str, Any]:
+    from causalcast.evaluation.walkforward import evaluate_predictions
+
+    assert ds.run is not None
+    ds.evaluation = evaluate_predictions(Path(ds.run.out_dir) / "walk", ds.frames,
+                                         audit_passed=ds.audit, ceiling=ds.ceiling,
+                                         cost_bps=cost_bps, label=ds.label)
+    return ds.evaluation
+
+
+def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list[dict]:
+    """Register each final fit again with its walk-forward evaluation records (same artifact,
+    content-addressed, so no bytes are duplicated) and try to promote that evaluated version.
+
+    Versions are immutable, and the final fit is registered before its model's walk-forward
+    evaluation exists; the evaluated version is the one whose metrics the gates can judge.
+    A refusal is recorded with the gate's reason, and the model stays a candidate."""
+    from causalcast.evaluation.promotion import promotion_metrics
+
+    assert ds.run is not None and ds.evaluation is not None
+    registry = Registry.open(home)
+    try:
+        for job in ds.run.jobs:
+            if job.fold != FINAL_FOLD or job.status != "done" or job.version_id is None:
+                continue
+            row = {"dataset": ds.label, "model": job.model, "candidate": job.version}
+            if job.model not in ds.evaluation.get("models", {}):
+                row.update(promoted=False, reason="no walk-forward evaluation")
+                ds.promotions.append(row)
+                continue
+            version = registry.get_version(job.version_id)
+            metrics = {**version.metrics, **promotion_metrics(ds.evaluation, job.model)}
+            lineage = Lineage(version.data_fingerprint, version.feature_config,
+                              version.split_config, code=version.code_version,
+                              model=job.model, fold=FINAL_FOLD,
+                              extra={"evaluated_from": version.ref,
+                                     "evaluation_run": ds.run.run_id})
+            evaluated = registry.register_version(
+                version.name, registry.load_artifact(version), version.config, metrics,
+                lineage, run_id=version.run_id)
+            row["version"] = evaluated.ref
+            try:
+                registry.promote(evaluated.version_id, reason=reason)
+                row.update(promoted=True, reason="all gates passed")
+            except GateRefused as exc:
+                failed = [r.gate for r in exc.results if not r.passed]
+                row.update(promoted=False, reason="refused by " + ", ".join(failed))
+            ds.promotions.append(row)
+    finally:
+        registry.close()
+    return ds.promotions
