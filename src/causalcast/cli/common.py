@@ -12,9 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from causalcast.data.quality import DataValidationError
-from causalcast.splits import SplitError
-
 console = Console()
 err_console = Console(stderr=True)
 
@@ -29,6 +26,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 @contextmanager
 def clear_errors() -> Iterator[None]:
     """Turn the expected input errors into one line on stderr and exit code 2."""
+    from causalcast.data.quality import DataValidationError
+    from causalcast.splits import SplitError
+
     try:
         yield
     except (DataValidationError, SplitError, FileNotFoundError, KeyError, ValueError) as exc:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 
-from causalcast.audit import audit_table_rows, run_audit
 from causalcast.cli.common import (
     JSON_OPTION,
     clear_errors,
@@ -19,11 +17,9 @@ from causalcast.cli.common import (
     table,
 )
 from causalcast.config import FeatureConfig, load_settings
-from causalcast.data.sources import load_ohlcv, write_ohlcv
-from causalcast.data.synthetic import make_universe
-from causalcast.features.indicators import INDICATORS
-from causalcast.features.pipeline import prepare_symbol, required_bars
-from causalcast.io import atomic_write_json
+
+# Heavy modules (pandas, scipy, arch, torch) are imported inside the commands, so that
+# `causalcast --help` starts in well under a second.
 
 data_app = typer.Typer(help="Load and validate market data.", no_args_is_help=True)
 
@@ -41,6 +37,9 @@ def validate(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate OHLCV files; exit 2 with file, field and place of the first problems."""
+    from causalcast.data.sources import load_ohlcv
+    from causalcast.features.pipeline import required_bars
+
     with clear_errors():
         cfg = FeatureConfig(lookback=lookback, horizons=parse_horizons(horizons))
         frames, reports = load_ohlcv(source, repairs=set(repair or []),
@@ -77,6 +76,10 @@ def synth(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write a synthetic universe with a known accuracy ceiling (universe.json)."""
+    from causalcast.data.sources import write_ohlcv
+    from causalcast.data.synthetic import make_universe
+    from causalcast.io import atomic_write_json
+
     if fmt not in ("csv", "parquet"):
         fail(f"--format: expected csv or parquet, got {fmt!r}")
     with clear_errors():
@@ -102,6 +105,8 @@ def features(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Build causal features and targets (or list the indicators)."""
+    from causalcast.features.indicators import INDICATORS
+
     if list_only:
         rows = [(i.name, i.warmup, i.description) for i in INDICATORS.values()]
         if as_json:
@@ -112,6 +117,13 @@ def features(
         return
     if source is None:
         fail("--data: required unless --list is given")
+    import numpy as np
+    import pandas as pd
+
+    from causalcast.data.sources import load_ohlcv
+    from causalcast.features.pipeline import prepare_symbol, required_bars
+    from causalcast.io import atomic_write_bytes
+
     with clear_errors():
         cfg = FeatureConfig(lookback=lookback, horizons=parse_horizons(horizons))
         frames = load_ohlcv(source, min_bars=required_bars(cfg))
@@ -122,9 +134,6 @@ def features(
                                "samples": prepared.n_samples,
                                "first_sample": str(prepared.dates[prepared.first_sample])}
             if out is not None:
-                import pandas as pd
-
-                from causalcast.io import atomic_write_bytes
                 cols = prepared.feature_names + [f"ret_fwd_{h}" for h in cfg.horizons]
                 data = pd.DataFrame(np.hstack([prepared.features, prepared.targets]),
                                     index=prepared.dates, columns=cols)
@@ -145,6 +154,10 @@ def audit(
 ) -> None:
     """Leakage audit: prefix invariance, perturbation, purge, augmentation isolation.
     Exits 1 naming the feature or fold at fault."""
+    from causalcast.audit import audit_table_rows, run_audit
+    from causalcast.data.sources import load_ohlcv
+    from causalcast.features.pipeline import required_bars
+
     with clear_errors():
         settings = load_settings(config)
         frames = load_ohlcv(source, min_bars=required_bars(settings.features, settings.split))

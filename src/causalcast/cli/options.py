@@ -7,8 +7,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import typer
 
 from causalcast.cli.common import JSON_OPTION, clear_errors, console, fail, print_json, table
@@ -43,6 +41,8 @@ def price(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Price one option with its Greeks; the PINN refuses inputs outside its trained domain."""
+    import numpy as np
+
     from causalcast.options.pricer import price_options
 
     kinds = ["call", "put"] if kind.strip().lower() == "both" else [kind]
@@ -75,6 +75,9 @@ def batch(
 ) -> None:
     """Price a CSV batch. Rows outside the PINN's domain are flagged (in_domain=false, NaN
     prices), never extrapolated; bad values stop the run naming the row and column."""
+    import numpy as np
+    import pandas as pd
+
     from causalcast.options.pricer import price_options
 
     with clear_errors():

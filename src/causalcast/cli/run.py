@@ -10,20 +10,8 @@ from pathlib import Path
 
 import typer
 
-from causalcast.audit import run_audit
 from causalcast.cli.common import console, table
 from causalcast.config import load_settings
-from causalcast.data.sources import load_ohlcv, write_ohlcv
-from causalcast.data.synthetic import make_universe
-from causalcast.features.pipeline import prepare_symbol, required_bars
-from causalcast.io import atomic_write_json
-from causalcast.pipeline import (
-    ALL_MODELS,
-    Dataset,
-    evaluate_dataset,
-    promote_evaluated,
-    train_dataset,
-)
 
 PROFILES = {
     # about 5 minutes on 2 cores: short training budget, all models, 5 walk-forward folds
@@ -57,6 +45,19 @@ def run(
     evaluate walk-forward with significance tests, promote what passes, write the report."""
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile: choose from {list(PROFILES)}")
+    from causalcast.audit import run_audit
+    from causalcast.data.sources import load_ohlcv, write_ohlcv
+    from causalcast.data.synthetic import make_universe
+    from causalcast.features.pipeline import prepare_symbol, required_bars
+    from causalcast.io import atomic_write_json
+    from causalcast.pipeline import (
+        ALL_MODELS,
+        Dataset,
+        evaluate_dataset,
+        promote_evaluated,
+        train_dataset,
+    )
+
     p = PROFILES[profile]
     settings = load_settings(overrides={"seed": seed, "home": str(home)})
     cfg = settings.features
@@ -140,7 +141,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _print_results(datasets: list[Dataset], universe) -> None:
+def _print_results(datasets: list, universe) -> None:
     for ds in datasets:
         board = ds.evaluation["leaderboard"]
         rows = [(r["model"], f"{_fmt(r['accuracy'])} [{_fmt(r['ci_low'])},{_fmt(r['ci_high'])}]",

@@ -17,10 +17,10 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where frames are hashed: `registry` commands stay light
+    import pandas as pd
 
 from causalcast.registry.base import RegistryError
 
@@ -33,6 +33,9 @@ def fingerprint_frames(frames: Mapping[str, pd.DataFrame]) -> str:
     Symbols and columns are taken in sorted order; timestamps as int64 nanoseconds (UTC when
     tz-aware); values as float64. Any changed bar, added/removed bar, column or symbol changes
     the fingerprint; reordering does not."""
+    import numpy as np
+    import pandas as pd
+
     if not frames:
         raise RegistryError("fingerprint_frames: no frames given")
     digest = hashlib.sha256(b"causalcast-ohlcv-v1\0")
