@@ -185,6 +185,9 @@ def test_metrics_exposed(client):
     text = client.get("/metrics").text
     assert "causalcast_request_seconds_bucket" in text
     assert 'causalcast_loaded_model{model="lstm-global"' in text
+    assert "causalcast_forward_batch_size_count" in text
+    count = float(text.split("causalcast_forward_batch_size_count ")[1].split()[0])
+    assert count >= 1   # earlier forecasts in this module went through the batcher
 
 
 def test_api_key_required_except_health(home):
@@ -229,3 +232,32 @@ def test_fast_path_and_full_route_give_identical_answers(client):
                        headers={"content-type": "application/json"}).status_code == 422
     metrics = client.get("/metrics").text
     assert 'causalcast_request_seconds_count{method="POST",route="/v1/forecast"}' in metrics
+
+
+def test_micro_batcher_groups_concurrent_requests():
+    """Requests that arrive while a batch runs share the next forward call."""
+    import asyncio
+    import threading
+
+    from causalcast.serving.batcher import MicroBatcher
+
+    sizes: list[int] = []
+    gate = threading.Event()
+
+    def slow_double(items):
+        gate.wait(1.0)   # the first batch blocks until the others have queued
+        return [2 * x for x in items]
+
+    async def main():
+        batcher = MicroBatcher(slow_double, max_batch=8, on_batch=sizes.append)
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 11)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(first, *rest)
+        batcher.close()
+        return results
+
+    assert asyncio.run(main()) == [2 * i for i in range(11)]
+    assert sizes == [1, 8, 2]

@@ -21,8 +21,9 @@ Out = TypeVar("Out")
 
 class MicroBatcher(Generic[In, Out]):
     def __init__(self, fn: Callable[[Sequence[In]], Sequence[Out]], max_batch: int = 256,
-                 name: str = "batcher"):
+                 name: str = "batcher", on_batch: Callable[[int], None] | None = None):
         self.fn = fn
+        self.on_batch = on_batch
         self.max_batch = max_batch
         self._queue: list[tuple[In, asyncio.Future[Out]]] = []
         self._running = False
@@ -56,6 +57,8 @@ class MicroBatcher(Generic[In, Out]):
                     continue
                 self.batches += 1
                 self.items += len(items)
+                if self.on_batch is not None:
+                    self.on_batch(len(items))
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)

@@ -165,8 +165,9 @@ class ModelHub:
         self.data_source = data_source
         self.state = ServingState(error="not loaded yet")
         self.cache = LRUCache(cache_items)
-        self.batcher: MicroBatcher[WindowJob, dict] = MicroBatcher(_forward, max_batch,
-                                                                   "forward")
+        self.batcher: MicroBatcher[WindowJob, dict] = MicroBatcher(
+            _forward, max_batch, "forward",
+            on_batch=None if metrics is None else metrics.batch_size.observe)
         self.metrics = metrics
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
