@@ -16,6 +16,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 TINY = 1e-12
 
@@ -43,7 +44,11 @@ def indicator(name: str, warmup: int) -> Callable[[Callable[[Bars], pd.Series]],
 
 
 class Bars:
-    """One symbol's bars with the common series computed once (all causal)."""
+    """One symbol's bars with the common series computed once (all causal).
+
+    Moving averages and volatilities are cached per window: several indicators share them
+    (rv_20 feeds rv_20 and ret_1_vol_scaled; rv_5 and rv_60 feed their own columns and the
+    ratio), and 50 symbols x 31 indicators must stay under a second."""
 
     def __init__(self, ohlcv: pd.DataFrame):
         self.frame = ohlcv
@@ -52,6 +57,13 @@ class Bars:
         self.low = ohlcv["low"].astype(float)
         self.close = ohlcv["close"].astype(float)
         self.volume = ohlcv["volume"].astype(float)
+        self._cache: dict[tuple[str, int], pd.Series] = {}
+
+    def _cached(self, kind: str, window: int, make: Callable[[], pd.Series]) -> pd.Series:
+        key = (kind, window)
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     @cached_property
     def log_close(self) -> pd.Series:
@@ -62,19 +74,22 @@ class Bars:
         return self.log_close.diff()
 
     def ema(self, span: int) -> pd.Series:
-        return self.close.ewm(span=span, adjust=False, min_periods=span).mean()
+        return self._cached("ema", span, lambda: self.close.ewm(
+            span=span, adjust=False, min_periods=span).mean())
 
     def sma(self, window: int) -> pd.Series:
-        return self.close.rolling(window).mean()
+        return self._cached("sma", window, lambda: self.close.rolling(window).mean())
 
     def rv(self, window: int) -> pd.Series:
-        return self.ret.rolling(window).std(ddof=0)
+        return self._cached("rv", window, lambda: self.ret.rolling(window).std(ddof=0))
 
     @cached_property
     def true_range(self) -> pd.Series:
-        prev = self.close.shift(1)
-        return pd.concat([self.high - self.low, (self.high - prev).abs(),
-                          (self.low - prev).abs()], axis=1).max(axis=1, skipna=False)
+        high, low = self.high.to_numpy(), self.low.to_numpy()
+        prev = self.close.shift(1).to_numpy()
+        tr = np.maximum(high - low, np.maximum(np.abs(high - prev), np.abs(low - prev)))
+        tr[np.isnan(prev)] = np.nan   # the first bar has no previous close
+        return pd.Series(tr, index=self.close.index)
 
 
 def safe_div(num: pd.Series, den: pd.Series, fill: float = 0.0) -> pd.Series:
@@ -85,20 +100,25 @@ def safe_div(num: pd.Series, den: pd.Series, fill: float = 0.0) -> pd.Series:
 
 def wilder(values: pd.Series, period: int) -> pd.Series:
     """Wilder smoothing with its textbook warm-up: the first value is the simple mean of the
-    first `period` inputs, then avg_t = avg_{t-1} + (x_t - avg_{t-1}) / period."""
-    first = values.first_valid_index()
-    if first is None:
-        return values * np.nan
-    start = values.index.get_loc(first)
-    seed_at = start + period - 1
-    out = values.copy() * np.nan
-    if seed_at >= len(values):
-        return out
-    seeded = values.copy()
-    seeded.iloc[:seed_at] = np.nan
-    seeded.iloc[seed_at] = values.iloc[start:seed_at + 1].mean()
-    return seeded.ewm(alpha=1.0 / period, adjust=False, ignore_na=True).mean().where(
-        seeded.notna().cumsum() > 0)
+    first `period` inputs, then avg_t = avg_{t-1} + (x_t - avg_{t-1}) / period.
+
+    The recursion runs as a first-order IIR filter (`scipy.signal.lfilter`), which is
+    sequential in time, so a prefix gives bit-identical values. Inputs are NaN only before
+    their first value (a difference or a previous close), never in between."""
+    x = values.to_numpy(dtype=float)
+    out = np.full(len(x), np.nan)
+    valid = np.flatnonzero(~np.isnan(x))
+    if len(valid):
+        start = int(valid[0])
+        seed_at = start + period - 1
+        if seed_at < len(x):
+            seed = float(np.mean(x[start:seed_at + 1]))
+            alpha = 1.0 / period
+            out[seed_at] = seed
+            if seed_at + 1 < len(x):
+                out[seed_at + 1:], _ = lfilter([alpha], [1.0, alpha - 1.0], x[seed_at + 1:],
+                                               zi=[(1.0 - alpha) * seed])
+    return pd.Series(out, index=values.index)
 
 
 # --- returns -------------------------------------------------------------------------------
