@@ -21,7 +21,8 @@ import numpy as np
 from benchmarks.common import report
 
 GOALS_MS = {"forecast (cached)": 5.0, "forecast (uncached)": 25.0,
-            "options/price, 1000 options": 25.0}
+            "options/price, 1000 options": 25.0,
+            "options/price/columns, 1000 options": 25.0}
 # Context rows without a goal: the same option batch from one connection (the service time a
 # client sees when the server is not saturated) and without Greeks.
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -64,11 +65,20 @@ def option_batch(n: int, seed: int = 0) -> dict:
                                           rng.uniform(0.1, 0.8, n), strict=True))]}
 
 
+def as_columns(batch: dict) -> dict:
+    """The same options as one array per field (POST /v1/options/price/columns)."""
+    rows = batch["options"]
+    return {"columns": {k: [o[k] for o in rows] for k in rows[0]},
+            **{k: v for k, v in batch.items() if k != "options"}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--only", default="", help="run only scenarios whose name contains "
+                        "this text")
     parser.add_argument("--home", type=Path, help="Registry with promoted models (default: "
                         "train and promote small models into a temporary one).")
     args = parser.parse_args()
@@ -91,7 +101,12 @@ def main() -> None:
                  ("options/price, 1000 options, 1 connection", [], "/v1/options/price",
                   options, 1),
                  ("options/price, 1000 options, no Greeks", [], "/v1/options/price",
-                  {**options, "greeks": False}, c)]
+                  {**options, "greeks": False}, c),
+                 ("options/price/columns, 1000 options", [], "/v1/options/price/columns",
+                  as_columns(options), c),
+                 ("options/price/columns, 1000 options, 1 connection", [],
+                  "/v1/options/price/columns", as_columns(options), 1)]
+    scenarios = [s for s in scenarios if args.only in s[0]]
     results, rows = {}, []
     for name, flags, path, body, connections in scenarios:
         server = Server(home, "--poll", "0", "--workers", str(args.workers),

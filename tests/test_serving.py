@@ -234,6 +234,81 @@ def test_fast_path_and_full_route_give_identical_answers(client):
     assert 'causalcast_request_seconds_count{method="POST",route="/v1/forecast"}' in metrics
 
 
+def test_options_fast_path_answers_like_the_route(client):
+    """POST /v1/options/price is answered by the fast path when it validates, byte for byte as
+    the FastAPI route would; anything it cannot price falls through to the route's 422."""
+    import asyncio
+
+    from causalcast.serving import routes_options
+    from causalcast.serving.schemas import OptionsPriceRequest
+
+    body = {"options": [option(), option(kind="put", spot=93.0), option(style="american"),
+                        option(kind="put", style="american", tau=1.5)], "greeks": True}
+    hits = client.app.state.fastpath_hits
+    fast = client.post("/v1/options/price", json=body)
+    assert fast.status_code == 200 and client.app.state.fastpath_hits == hits + 1
+    route = asyncio.run(routes_options.price(OptionsPriceRequest(**body)))
+    assert fast.content == route.body
+    # Outside the trained domain: not fast-path material; the route names option and field.
+    bad = client.post("/v1/options/price", json={"options": [option(), option(tau=9.0)]})
+    assert bad.status_code == 422 and client.app.state.fastpath_hits == hits + 1
+    assert bad.json()["detail"][0]["loc"] == ["body", "options", 1, "tau"]
+    metrics = client.get("/metrics").text
+    assert 'causalcast_request_seconds_count{method="POST",route="/v1/options/price"}' in metrics
+
+
+def test_option_columns_price_like_rows(client):
+    """/v1/options/price/columns: the same prices as the row form, scalars broadcast, and
+    errors that name the field (and the option's position) in the columns."""
+    rows = [option(spot=90.0), option(kind="put", spot=105.0, tau=1.0),
+            option(style="american", kind="put", spot=95.0)]
+    by_rows = client.post("/v1/options/price", json={"options": rows}).json()["results"]
+    cols = {"spot": [o["spot"] for o in rows], "strike": 100.0,
+            "tau": [o["tau"] for o in rows], "sigma": 0.2, "rate": 0.03, "div": 0.01,
+            "kind": [o["kind"] for o in rows], "style": ["european", "european", "american"]}
+    hits = client.app.state.fastpath_hits
+    res = client.post("/v1/options/price/columns", json={"columns": cols})
+    assert res.status_code == 200, res.text
+    assert client.app.state.fastpath_hits == hits + 1
+    body = res.json()
+    assert body["method"] == "pinn"
+    for key in ("price", "delta", "gamma", "vega", "theta", "rho"):
+        assert body["columns"][key] == [r[key] for r in by_rows], key
+    # The FastAPI route (what the fast path falls back to) gives the same body.
+    import asyncio
+
+    from causalcast.serving import routes_options
+    from causalcast.serving.schemas import OptionsColumnsRequest
+
+    route = asyncio.run(routes_options.price_columnar(OptionsColumnsRequest(columns=cols)))
+    assert res.content == route.body
+    closed = client.post("/v1/options/price/columns", json={
+        "columns": {**cols, "style": "european"}, "method": "closed", "greeks": False}).json()
+    ref = [bsm_price(o["spot"], 100.0, o["tau"], 0.2, 0.03, 0.01, o["kind"]) for o in rows]
+    np.testing.assert_allclose(closed["columns"]["price"], ref, rtol=1e-12)
+    assert set(closed["columns"]) == {"price"}
+
+    def error(payload):
+        res = client.post("/v1/options/price/columns", json=payload)
+        assert res.status_code == 422, res.text
+        return res.json()["detail"][0]
+
+    short = error({"columns": {**cols, "tau": [0.5, 1.0]}})
+    assert "tau: 2 values, but other fields have 3" in short["msg"]
+    nan = client.post("/v1/options/price/columns", headers={"content-type": "application/json"},
+                      content=json.dumps({"columns": {**cols, "sigma": [0.2, 0.3, 0.2]}})
+                      .replace("0.3", "NaN"))
+    assert nan.status_code == 422
+    assert any(d["loc"][:3] == ["body", "columns", "sigma"] for d in nan.json()["detail"])
+    outside = error({"columns": {**cols, "tau": [0.5, 9.0, 1.0]}})
+    assert outside["loc"] == ["body", "columns", "tau", 1] and "trained domain" in outside["msg"]
+    american = error({"columns": cols, "method": "closed"})
+    assert american["loc"] == ["body", "columns", "style", 2]
+    assert "at least one field" in error({"columns": {k: (v[0] if isinstance(v, list) else v)
+                                                      for k, v in cols.items()}})["msg"]
+    assert "spot" in json.dumps(error({"columns": {**cols, "spot": [90.0, -1.0, 95.0]}}))
+
+
 def test_micro_batcher_groups_concurrent_requests():
     """Requests that arrive while a batch runs share the next forward call."""
     import asyncio

@@ -9,9 +9,12 @@ from pathlib import Path
 import typer
 
 # glibc allocator settings measured to halve small-MLP inference latency on 2 cores (see the
-# options benchmark); they only take effect at process start, hence the re-exec below.
+# options benchmark), and single-threaded BLAS: each worker process owns one core, and OpenBLAS
+# threads (the option jets' matmuls) would only contend with the other workers. They only take
+# effect at process start, hence the re-exec below.
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576", "MALLOC_TRIM_THRESHOLD_": "268435456",
-                 "MALLOC_TOP_PAD_": "67108864", "OMP_WAIT_POLICY": "PASSIVE"}
+                 "MALLOC_TOP_PAD_": "67108864", "OMP_WAIT_POLICY": "PASSIVE",
+                 "OPENBLAS_NUM_THREADS": "1"}
 
 
 def register(app: typer.Typer) -> None:

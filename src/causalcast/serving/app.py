@@ -20,7 +20,7 @@ from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.serving import routes_admin, routes_forecast, routes_options
 from causalcast.serving.config import ServeConfig
-from causalcast.serving.fastpath import ForecastFastPath
+from causalcast.serving.fastpath import FastPath
 from causalcast.serving.hub import ModelHub
 from causalcast.serving.middleware import BodyLimit, Metrics, Telemetry
 
@@ -57,6 +57,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         torch.set_num_threads(1)   # one core for the event loop, one for forward passes
         networks = load_option_networks()
+        networks.european_jet.tabulate()   # ~1 s once: Greeks ~4x cheaper per request
         app.state.options_versions = dict(networks.sha256)
         app.state.options_ready = True
         if hub is not None:
@@ -70,6 +71,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         # collector's generations, so full collections under load stay short.
         gc.collect()
         gc.freeze()
+        # A 1000-option request of rows creates ~2000 short-lived container objects; with the
+        # default gen-0 threshold (700) the collector ran several times per request and the
+        # older generations' passes put 50-100 ms into 1 % of requests (in-process p99 60 ms
+        # -> 4.9 ms with this setting; max 117 -> 17 ms). Garbage here is acyclic and freed by
+        # reference counting anyway; the collector only has to find the rare cycle.
+        gc.set_threshold(100_000, 50, 100)
         yield
         if hub is not None:
             hub.close()
@@ -86,7 +93,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_forecast.router)
     app.include_router(routes_options.router)
-    app.add_middleware(ForecastFastPath, state=app.state)
+    app.add_middleware(FastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(Telemetry, metrics=metrics)
     return app

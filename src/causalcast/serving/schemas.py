@@ -39,6 +39,50 @@ class OptionsPriceRequest(_Strict):
     greeks: bool = True
 
 
+Kind = Literal["call", "put"]
+Style = Literal["european", "american"]
+
+
+class OptionColumns(_Strict):
+    """The same options as `OptionSpec` rows, one array per field; a scalar applies to all."""
+    spot: list[Positive] | Positive
+    strike: list[Positive] | Positive
+    tau: list[Positive] | Positive
+    sigma: list[Positive] | Positive
+    rate: list[Finite] | Finite = 0.0
+    div: list[NonNegative] | NonNegative = 0.0
+    kind: list[Kind] | Kind = "call"
+    style: list[Style] | Style = "european"
+
+    @model_validator(mode="after")
+    def _same_length(self) -> OptionColumns:
+        lengths = {name: len(value) for name, value in self if isinstance(value, list)}
+        if not lengths:
+            raise ValueError("at least one field must be an array of options")
+        n = max(lengths.values())
+        for name, length in lengths.items():
+            if length != n:
+                raise ValueError(f"{name}: {length} values, but other fields have {n}")
+        if not 1 <= n <= MAX_OPTIONS:
+            raise ValueError(f"between 1 and {MAX_OPTIONS} options per request, got {n}")
+        return self
+
+    def __len__(self) -> int:
+        return max(len(value) for _, value in self if isinstance(value, list))
+
+
+class OptionsColumnsRequest(_Strict):
+    columns: OptionColumns
+    method: Literal["pinn", "closed"] = "pinn"
+    greeks: bool = True
+
+
+class OptionsColumnsResponse(BaseModel):
+    method: str
+    columns: dict[str, list[float]] = Field(description="price, and with greeks delta gamma "
+                                            "vega theta rho; each in the order of the request")
+
+
 class OptionResult(BaseModel):
     price: float
     delta: float | None = None

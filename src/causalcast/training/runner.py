@@ -337,17 +337,26 @@ def _execute(pool: Backend, registry: Registry, run_id: str, spec: RunSpec,
         while todo or inflight or audit_pending:
             if stop.received:
                 raise KeyboardInterrupt(stop.received)
-            if audit_pending:
-                inflight[pool.submit(execute_audit, *audit_task)] = None
-                audit_pending = False
-            while todo and len(inflight) < pool.slots:
-                job = todo.popleft()
-                if registry.job_started(run_id, job.key, worker=worker).status == "done":
-                    continue  # finished by a concurrent invocation of the same run
-                inflight[pool.submit(execute_job, job.spec)] = job
-                shown.running += 1
-            shown.update()
             broken = False
+            try:
+                if audit_pending:
+                    inflight[pool.submit(execute_audit, *audit_task)] = None
+                    audit_pending = False
+                while todo and len(inflight) < pool.slots:
+                    job = todo[0]
+                    if registry.job_started(run_id, job.key, worker=worker).status == "done":
+                        todo.popleft()
+                        continue  # finished by a concurrent invocation of the same run
+                    inflight[pool.submit(execute_job, job.spec)] = job
+                    todo.popleft()
+                    shown.running += 1
+            except Exception as exc:
+                # A worker died between two submissions: the pool refuses new work. The job
+                # stays queued; the restart below requeues what was in flight.
+                if not pool.lost_worker(exc):
+                    raise
+                broken = True
+            shown.update()
             for handle, value, error in pool.wait(list(inflight), POLL_S):
                 job = inflight.pop(handle)
                 if error is not None and pool.lost_worker(error):
