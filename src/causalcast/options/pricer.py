@@ -6,8 +6,9 @@ the first time they are needed and kept for the life of the process (`load_model
 version is swapped in atomically with `reload_models`. Calls and puts of a batch come from one
 forward pass of each network. European Greeks come from a forward-mode jet of that pass
 (`causalcast.options.jets`: 2.5 ms per thousand options against 5.5 ms for autograd's double
-backward, 1.2 ms once tabulated); the American premium's Greeks are autograd derivatives, and
-`pinn_greeks_autograd` (all autograd) is the reference the tests compare the served path to.
+backward; 0.13 ms once tabulated and compiled); the American premium's Greeks are autograd
+derivatives, and `pinn_greeks_autograd` (all autograd) is the reference the tests compare the
+served path to.
 """
 
 from __future__ import annotations
