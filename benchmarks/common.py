@@ -8,21 +8,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 RESULTS = Path(__file__).parent / "results"
-ENV_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
-            "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "CI")
+# Variables that change how fast the same code runs (threads, allocator, BLAS) or what it does.
+ENV_PREFIXES = ("OMP_", "MKL_", "KMP_", "OPENBLAS_", "MALLOC_", "CAUSALCAST_")
 
 
 def environment() -> dict[str, Any]:
     info: dict[str, Any] = {
         "python": platform.python_version(), "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
+        "env": {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES) or k == "CI"},
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "numpy": np.__version__,
     }
     try:
         import torch
@@ -37,14 +38,10 @@ def environment() -> dict[str, Any]:
 def report(name: str, title: str, columns: list[str], rows: list[list[Any]],
            payload: dict[str, Any]) -> Path:
     """Print the table and write results/<name>.json (atomically)."""
+    from causalcast.cli.common import table
     from causalcast.io import atomic_write_json
 
-    table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    Console().print(table)
+    Console().print(table(title, columns, rows))
     path = RESULTS / f"{name}.json"
     atomic_write_json(path, {"benchmark": name, "environment": environment(), **payload})
     Console().print(f"wrote {path}")

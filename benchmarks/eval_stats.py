@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import environment as common_environment
 from causalcast.evaluation import backtest, diebold_mariano, pesaran_timmermann, sign_positions
 from causalcast.io import atomic_write_text
 
@@ -36,16 +36,7 @@ def best_of(fn, repeat: int = 5) -> float:
 
 
 def environment() -> dict:
-    env = {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "OMP_", "MKL_",
-                                                                 "OPENBLAS_"))}
-    try:
-        import torch
-        threads = torch.get_num_threads()
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        threads = None
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "cpu_count": os.cpu_count(), "torch_threads": threads, "env": env,
-            "load_avg": os.getloadavg()}
+    return {**common_environment(), "load_avg": os.getloadavg()}
 
 
 def _market(n: int, seed: int = 0):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -22,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import environment as common_environment
 from causalcast.io import atomic_write_json
 from causalcast.options.black_scholes import bsm_greeks, bsm_price
 from causalcast.options.inputs import as_inputs
@@ -46,12 +45,7 @@ def _time(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
 
 
 def environment() -> dict[str, Any]:
-    return {
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(), "python": platform.python_version(),
-        "machine": platform.machine(), "load_average": os.getloadavg(),
-        "env": {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "OMP_", "MKL_"))},
-    }
+    return {**common_environment(), "load_average": os.getloadavg()}
 
 
 def run(n: int, n_ql_analytic: int, n_ql_crr: int, accuracy: bool) -> dict[str, Any]:

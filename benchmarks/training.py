@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
+from benchmarks.common import environment as common_environment
+from causalcast.cli.common import table
 from causalcast.io import atomic_write_json
 from causalcast.models import build_model
 from causalcast.models.bundle import TrainedModel
@@ -48,14 +49,8 @@ console = Console()
 
 
 def environment(threads: int) -> dict:
-    return {
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "requested_threads": threads, "cpu_count": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(), "python": platform.python_version(),
-        "machine": platform.machine(), "processor": platform.processor(),
-        "env": {k: v for k, v in os.environ.items()
-                if k.startswith(("OMP_", "MKL_", "MALLOC_", "KMP_", "CAUSALCAST_"))},
-    }
+    return {**common_environment(), "requested_threads": threads,
+            "load_average_at_start": os.getloadavg(), "processor": platform.processor()}
 
 
 def _median_ms(fn, reps: int, warmup: int = 3) -> float:
@@ -197,15 +192,6 @@ def bench_latency(quick: bool, threads: int) -> list[dict]:
     return rows
 
 
-def _table(title: str, columns: list[str], rows: list[list]) -> Table:
-    t = Table(title=title, title_justify="left")
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*(str(v) for v in r))
-    return t
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -221,7 +207,7 @@ def main() -> None:
     if not args.skip_train:
         out["training"] = bench_training(args.threads, args.quick)
         torch.set_num_threads(args.threads)
-        console.print(_table(
+        console.print(table(
             "Training one symbol (2520 bars, lookback 60), goal <= 20 s",
             ["model", "early stop", "epochs", "fit s", "job s", "s/epoch", "test acc",
              "ceiling"],
@@ -229,7 +215,7 @@ def main() -> None:
               f"{r['job_seconds']:.1f}", f"{r['seconds_per_epoch']:.2f}",
               f"{r['test_dir_acc']:.3f}", f"{r['ceiling']:.3f}"] for r in out["training"]]))
     out["mamba_vs_mambapy"] = m = bench_mamba(args.quick)
-    console.print(_table(
+    console.print(table(
         f"Mamba 2 blocks fwd+bwd, B={m['batch']} d={m['d_model']} N={m['d_state']} "
         f"(log-log slope ours {m['loglog_slope_ours']:.2f}, mambapy "
         f"{m['loglog_slope_mambapy']:.2f}; 1.0 = linear)",
@@ -239,7 +225,7 @@ def main() -> None:
     console.print(f"one block, L=64: last output only {m['one_block_last_output_ms']:.1f} ms, "
                   f"full sequence {m['one_block_full_sequence_ms']:.1f} ms (fwd+bwd)")
     out["latency"] = bench_latency(args.quick, args.latency_threads)
-    console.print(_table(
+    console.print(table(
         f"Single-window inference (1 x 60 x F, {args.latency_threads} thread), goal <= 2 ms",
         ["model", "forward ms", "predict_windows ms (with P(up), intervals)"],
         [[r["model"], f"{r['forward_ms']:.3f}", f"{r['predict_windows_ms']:.3f}"]
