@@ -116,8 +116,3 @@ def model_from_dict(spec: dict[str, Any]) -> ForecastModel:
     if not isinstance(spec, dict) or "name" not in spec or "config" not in spec:
         raise ValueError("model config: expected {'name': ..., 'config': {...}}")
     return build_model(spec["name"], **spec["config"])
-
-
-def last_step(x: torch.Tensor) -> torch.Tensor:
-    """(B, L, C) -> (B, C): the representation at the window's last bar."""
-    return x[:, -1]

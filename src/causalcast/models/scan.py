@@ -53,11 +53,11 @@ def chunk_size(length: int) -> int:
     return max(2, round(root))
 
 
-def _loop(a: torch.Tensor, b: torch.Tensor, reverse: bool, out: torch.Tensor,
-          init: torch.Tensor | None) -> torch.Tensor:
-    """Write the recurrence into `out` along dim 1 (backwards when `reverse`), from `init`."""
+def _loop(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """The recurrence along dim 1 (backwards when `reverse`), from a zero state."""
+    out = torch.empty(b.shape, dtype=b.dtype, device=b.device)
     steps = range(a.shape[1] - 1, -1, -1) if reverse else range(a.shape[1])
-    prev = init
+    prev = None
     for t in steps:
         if prev is None:
             out[:, t].copy_(b[:, t])
@@ -72,7 +72,7 @@ def _blocked(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
     batch, length = a.shape[:2]
     rest = a.shape[2:]
     if length <= MIN_BLOCKED:
-        return _loop(a, b, reverse, torch.empty(b.shape, dtype=b.dtype, device=b.device), None)
+        return _loop(a, b, reverse)
     chunk = chunk_size(length)
     n_chunks = -(-length // chunk)
     pad = n_chunks * chunk - length

@@ -29,10 +29,6 @@ class TCNConfig(ModelConfig):
         if self.kernel_size < 2 or self.blocks < 1 or self.channels < 1:
             raise ValueError("tcn: kernel_size >= 2, blocks >= 1 and channels >= 1 required")
 
-    @property
-    def receptive_field(self) -> int:
-        return 1 + 2 * (self.kernel_size - 1) * (2 ** self.blocks - 1)
-
 
 class CausalConv1d(nn.Conv1d):
     """Conv1d padded on the left by (k - 1) * dilation: output t depends on inputs <= t."""

@@ -73,7 +73,7 @@ def canonical_json(obj: Any, what: str, *, allow_nonfinite: bool = False) -> str
     """JSON text for the database; refuses NaN/Inf (they are not JSON) and non-JSON types,
     naming the offending field, unless ``allow_nonfinite`` maps them to null."""
     if allow_nonfinite:
-        obj = _nonfinite_to_none(obj)
+        obj = nonfinite_to_none(obj)
     else:
         _check_finite(obj, what)
     try:
@@ -93,13 +93,14 @@ def _check_finite(obj: Any, path: str) -> None:
             _check_finite(value, f"{path}[{i}]")
 
 
-def _nonfinite_to_none(obj: Any) -> Any:
+def nonfinite_to_none(obj: Any) -> Any:
+    """NaN/Inf are not JSON: the same structure with them as null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, Mapping):
-        return {k: _nonfinite_to_none(v) for k, v in obj.items()}
+        return {k: nonfinite_to_none(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_nonfinite_to_none(v) for v in obj]
+        return [nonfinite_to_none(v) for v in obj]
     return obj
 
 

@@ -138,9 +138,7 @@ def build_training_data(frames: dict[str, pd.DataFrame], features: FeatureConfig
         prepared, selection = decorrelate_features(prepared, aligned, decorrelate)
     windows, scalers = build_window_set(prepared, aligned)
     train_rows = windows.samples["train"]
-    pooled_rows = np.concatenate([p.features[aligned[p.symbol].train.start:
-                                             aligned[p.symbol].train.stop] for p in prepared])
-    scalers = {**scalers, POOLED: FoldScaler().fit(pooled_rows)}
+    scalers = {**scalers, POOLED: FoldScaler().fit(pooled_train_rows(prepared, aligned))}
     y_train = windows.targets[train_rows].astype(np.float64)
     mean = y_train.mean(axis=0)
     std = y_train.std(axis=0)
@@ -153,13 +151,18 @@ def build_training_data(frames: dict[str, pd.DataFrame], features: FeatureConfig
                         symbols=[p.symbol for p in prepared], selection=selection)
 
 
+def pooled_train_rows(prepared: list[PreparedSymbol], aligned: dict[str, Fold]) -> np.ndarray:
+    """Every symbol's rows in its own training range of the fold, stacked."""
+    return np.concatenate([p.features[aligned[p.symbol].train.start:
+                                      aligned[p.symbol].train.stop] for p in prepared])
+
+
 def decorrelate_features(prepared: list[PreparedSymbol], aligned: dict[str, Fold],
                          threshold: float) -> tuple[list[PreparedSymbol], dict]:
     """Fit the correlation filter on the fold's pooled training rows (each symbol's own
     training range, nothing after it) and keep the chosen columns in every symbol."""
-    rows = np.concatenate([p.features[aligned[p.symbol].train.start:
-                                      aligned[p.symbol].train.stop] for p in prepared])
-    selector = CorrelationFilter(threshold).fit(rows, prepared[0].feature_names)
+    selector = CorrelationFilter(threshold).fit(pooled_train_rows(prepared, aligned),
+                                                prepared[0].feature_names)
     kept = [replace(p, features=selector.transform(p.features),
                     feature_names=list(selector.names_ or [])) for p in prepared]
     return kept, selector.to_dict()

@@ -19,13 +19,13 @@ returns at once, and the records are written again (epochs overwrite themselves)
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from causalcast.io import atomic_write_bytes
 from causalcast.registry import Lineage, ModelVersion, Registry, RegistryError
+from causalcast.registry.lineage import nonfinite_to_none
 from causalcast.training.plan import FINAL, FINAL_FOLD, PlannedJob, RunSpec
 from causalcast.training.worker import JobOutcome
 
@@ -55,17 +55,6 @@ class JobReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _finite(obj: Any) -> Any:
-    """NaN/Inf are not JSON: keep them out of the version's metrics as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _relative(path: str | Path, home: Path) -> str:
@@ -101,7 +90,7 @@ def version_metrics(result: dict[str, Any], comparison: dict[str, Any] | None
            "stopped_early": train.get("stopped_early")}
     if comparison is not None:
         out["baseline_comparison"] = comparison
-    return _finite(out)
+    return nonfinite_to_none(out)   # NaN/Inf metrics are stored as null
 
 
 def version_lineage(job: PlannedJob, run: RunSpec, fingerprint: str,

@@ -23,9 +23,7 @@ Job folders live under ``home/runs/<run_id>/`` (``final/`` and ``walk/``, then
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -52,6 +50,7 @@ from causalcast.training.recording import (
     record_lost,
     record_outcome,
 )
+from causalcast.training.trainer import SignalGuard
 from causalcast.training.worker import execute_audit, execute_job
 
 __all__ = ["FINAL", "JobReport", "PlanError", "RunSpec", "RunSummary", "RunnerError",
@@ -159,41 +158,13 @@ class RunProgress:
             self._progress = None
 
 
-class StopSignal:
-    """Ctrl+C / SIGTERM become a flag the scheduling loop checks between waits (at most
-    `POLL_S` later), so a signal never tears a registry write in half; a second signal raises
-    `KeyboardInterrupt` to stop waiting for the workers."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
-        self.received = signal.Signals(signum).name
-
-    def __enter__(self) -> StopSignal:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-
 def _audit_settings(spec: RunSpec) -> dict[str, Any]:
     return {"seed": spec.seed, "features": spec.feature_config().model_dump(mode="json"),
             "split": spec.split_config(spec.n_folds).model_dump(mode="json")}
 
 
 def _resolve(registry: Registry, spec: RunSpec | None, run_id: str | None, home: Path,
-             out: str | Path | None, name: str) -> tuple[RunSpec, str, Path]:
+             out: str | Path | None) -> tuple[RunSpec, str, Path]:
     """The run's description, id and output folder; a known run id must match its record."""
     existing = None
     if run_id is not None:
@@ -206,13 +177,14 @@ def _resolve(registry: Registry, spec: RunSpec | None, run_id: str | None, home:
         if stored is None:
             raise RunnerError(f"run {run_id}: not made by the training runner (no spec in its "
                               f"config); choose another --run-id")
-        if spec is not None and spec.to_dict() != RunSpec.from_dict(stored).to_dict():
-            theirs = RunSpec.from_dict(stored).to_dict()
+        recorded = RunSpec.from_dict(stored)
+        theirs = recorded.to_dict()
+        if spec is not None and spec.to_dict() != theirs:
             diff = sorted(k for k, v in spec.to_dict().items() if theirs.get(k) != v)
             raise RunnerError(f"run {run_id}: was started with a different description "
                               f"(fields {diff}); resume it without changing them, or start a "
                               f"new run")
-        return RunSpec.from_dict(stored), run_id, Path(existing.config["out"])
+        return recorded, run_id, Path(existing.config["out"])
     if spec is None:
         raise RunnerError(f"run {run_id!r}: no such run in {home}; give a run description "
                           f"to start it")
@@ -260,7 +232,7 @@ def train_run(spec: RunSpec | None = None, *, home: str | Path = ".causalcast",
     home = Path(home)
     registry = Registry.open(home)
     try:
-        spec, run_id, out_root = _resolve(registry, spec, run_id, home, out, name)
+        spec, run_id, out_root = _resolve(registry, spec, run_id, home, out)
         try:
             frames, _ = resolve_source(spec.data, spec.symbols)
         except (KeyError, ValueError, FileNotFoundError) as exc:
@@ -298,7 +270,7 @@ def train_run(spec: RunSpec | None = None, *, home: str | Path = ".causalcast",
                 pool = make_backend(backend, workers, ray_address)
                 n_workers = pool.slots
                 try:
-                    with StopSignal() as stop:
+                    with SignalGuard() as stop:   # checked between waits, at most POLL_S later
                         status = _execute(pool, registry, run_id, spec, todo, audit_task,
                                           fingerprints, home, reports, shown, stop)
                 finally:
@@ -326,7 +298,7 @@ def train_run(spec: RunSpec | None = None, *, home: str | Path = ".causalcast",
 def _execute(pool: Backend, registry: Registry, run_id: str, spec: RunSpec,
              todo: deque[PlannedJob], audit_task: tuple | None,
              fingerprints: dict[tuple[str, ...], str], home: Path,
-             reports: dict[str, JobReport], shown: RunProgress, stop: StopSignal) -> str:
+             reports: dict[str, JobReport], shown: RunProgress, stop: SignalGuard) -> str:
     """Keep `pool.slots` tasks in flight until every job has an outcome or a stop signal."""
     worker = f"{socket.gethostname()}:{os.getpid()}/{pool.name}"
     inflight: dict[Any, PlannedJob | None] = {}   # None: the audit task
