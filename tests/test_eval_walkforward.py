@@ -225,6 +225,12 @@ def test_cli_evaluate_and_report(run_dir, tmp_path):
     out = json.loads(res.stdout)
     assert out["audit"]["status"] == "failed" and out["data"]["n_folds"] == FOLDS
     assert out["models"]["lstm"]["grade"]["shown"] == "F"
+    # The training runner records its output folder as "out" (train --parallel --out X).
+    from causalcast.cli.evaluate import run_predictions_dir
+
+    with Registry.open(tmp_path / "home") as reg:
+        runner_run = reg.start_run("rn", config={"spec": {}, "out": str(run_dir)})
+        assert run_predictions_dir(reg.get_run(runner_run), tmp_path / "home") == run_dir
     res = runner.invoke(app, ["evaluate", "--predictions", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
 

@@ -14,7 +14,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see cli/train.py
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from causalcast.cli.common import (
     print_json,
     table,
 )
+
+if TYPE_CHECKING:
+    from causalcast.registry.base import RunRecord
 
 PREDICTIONS_OPTION = typer.Option(None, "--predictions", help="Folder (searched for "
                                   "**/predictions.parquet) or prediction file.")
@@ -56,30 +59,20 @@ def register(app: typer.Typer) -> None:
 # --------------------------------------------------------------------------- shared
 
 
-def run_predictions_dir(home: Path, run_id: str) -> Path:
-    """Where a registry run's prediction files are: the run config's ``predictions_dir`` or
-    ``out_dir``, else ``<home>/runs/<run_id>``."""
+def _run_record(home: Path, run_id: str) -> RunRecord:
     from causalcast.registry import Registry
 
-    reg = Registry.open(home)
-    try:
-        run = reg.get_run(run_id)
-    finally:
-        reg.close()
-    for key in ("predictions_dir", "out_dir"):
-        if run.config.get(key):
-            return Path(run.config[key])
-    return home / "runs" / run_id
+    with Registry.open(home) as reg:
+        return reg.get_run(run_id)
 
 
-def run_audit_record(home: Path, run_id: str) -> dict | None:
-    from causalcast.registry import Registry
-
-    reg = Registry.open(home)
-    try:
-        return reg.get_run(run_id).audit
-    finally:
-        reg.close()
+def run_predictions_dir(record: RunRecord, home: Path) -> Path:
+    """Where a registry run's prediction files are: the run config's ``predictions_dir``,
+    ``out_dir`` or ``out`` (what the training runner records), else ``<home>/runs/<run_id>``."""
+    for key in ("predictions_dir", "out_dir", "out"):
+        if record.config.get(key):
+            return Path(record.config[key])
+    return home / "runs" / record.run_id
 
 
 def evaluate_from_cli(predictions: Path | None, data: str | None, *, cost_bps: float,
@@ -91,17 +84,19 @@ def evaluate_from_cli(predictions: Path | None, data: str | None, *, cost_bps: f
     from causalcast.evaluation.loading import load_prediction_set
     from causalcast.evaluation.walkforward import evaluate_predictions
 
+    record = None
     if predictions is None:
         if run is None:
             fail("give --predictions DIR (or --run RUN_ID with --home)")
-        predictions = run_predictions_dir(home, run)
+        record = _run_record(home, run)
+        predictions = run_predictions_dir(record, home)
     if ensemble not in ("stacking", "inverse_mse", "none"):
         fail(f"--ensemble: choose stacking, inverse_mse or none, got {ensemble!r}")
     loaded = load_prediction_set(predictions)
     frames, universe, audit_flag = None, None, None
     horizons = tuple(sorted({h for p in loaded.values() for h in p.horizons}))
     if run is not None:
-        audit_flag = run_audit_record(home, run)
+        audit_flag = (record or _run_record(home, run)).audit
     if data is not None:
         from causalcast.training.data import resolve_source
 
