@@ -63,15 +63,14 @@ def run(n: int, n_ql_analytic: int, n_ql_crr: int, accuracy: bool) -> dict[str, 
 
     add("pinn european, price (call+put)", 2 * n, _time(lambda: price_options(
         *args, kind="both", greeks=False, models=models), 7), f"{n} rows, one batch")
-    from causalcast.options.pricer import LoadedModels, pinn_greeks_autograd
+    from causalcast.options.pricer import pinn_greeks_autograd
 
     x_all = as_inputs(*args)
     add("pinn european, price+greeks, autograd (call+put)", 2 * n, _time(
         lambda: pinn_greeks_autograd(models, x_all, None, "european"), 3),
         "torch double backward (the reference)")
-    jets_only = LoadedModels(models.european, models.american, {}, {})
     add("pinn european, price+greeks, jets (call+put)", 2 * n, _time(
-        lambda: jets_only.european_jet.network_greeks(x_all, None), 3),
+        lambda: models.european_jet.network_greeks(x_all, None), 3),
         "forward-mode jets, numpy")
     started = time.perf_counter()
     models.european_jet.tabulate()

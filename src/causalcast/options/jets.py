@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtr
 
+from causalcast.options.black_scholes import GREEKS as GREEK_KEYS
 from causalcast.options.inputs import OptionInputs
 
 if TYPE_CHECKING:
@@ -93,10 +94,10 @@ class EuropeanJet:
             self.table = CorrectionTable(self, self.v_max)
         return self.table
 
-    def correction(self, x: np.ndarray, v: np.ndarray, jets: bool = True,
-                   mixed: bool = False) -> tuple[np.ndarray, ...]:
-        """(G, G_x, G_v, G_xx), each (n, 2) float64: the network output and its jets;
-        ``jets=False``: only (G,); ``mixed=True``: also G_xv (what the table needs)."""
+    def correction(self, x: np.ndarray, v: np.ndarray,
+                   jets: bool = True) -> tuple[np.ndarray, ...]:
+        """(G, G_x, G_v, G_xx), each (n, 2) float64: the network output and its jets
+        (``jets=False``: only (G,))."""
         n = len(x)
         first, *rest = self.layers
         feats = np.stack([x * self.feature_scale[0], v * self.feature_scale[1] - 1.0], axis=1)
@@ -106,22 +107,17 @@ class EuropeanJet:
                 z = _activation_jets(self.activation, z, order=0)[0] @ layer.weight_t \
                     + layer.bias
             return (np.asarray(z, dtype=np.float64),)
-        # The first layer is linear in (x, v): constant tangents, no second derivatives.
+        # The first layer is linear in (x, v): constant tangents, no second derivative.
         z_x = np.broadcast_to(self.feature_scale[0] * first.weight_t[0], z.shape)
         z_v = np.broadcast_to(self.feature_scale[1] * first.weight_t[1], z.shape)
-        z_xx = z_xv = None
+        z_xx = None
         for layer in rest:
             a, d1, d2 = _activation_jets(self.activation, z)
-            rows = [a, d1 * z_x, d1 * z_v,
-                    d2 * z_x * z_x if z_xx is None else d2 * z_x * z_x + d1 * z_xx]
-            if mixed:
-                rows.append(d2 * z_x * z_v if z_xv is None else d2 * z_x * z_v + d1 * z_xv)
-            stacked = np.concatenate(rows) @ layer.weight_t
-            z, z_x, z_v, z_xx, *more = (stacked[i * n:(i + 1) * n] for i in range(len(rows)))
+            a_xx = d2 * z_x * z_x if z_xx is None else d2 * z_x * z_x + d1 * z_xx
+            stacked = np.concatenate([a, d1 * z_x, d1 * z_v, a_xx]) @ layer.weight_t
+            z, z_x, z_v, z_xx = (stacked[i * n:(i + 1) * n] for i in range(4))
             z = z + layer.bias
-            z_xv = more[0] if mixed else None
-        out = (z, z_x, z_v, z_xx) + ((z_xv,) if mixed else ())
-        return tuple(np.asarray(t, dtype=np.float64) for t in out)
+        return tuple(np.asarray(t, dtype=np.float64) for t in (z, z_x, z_v, z_xx))
 
     def greeks(self, x: OptionInputs, is_call: np.ndarray | None,
                greeks: bool = True) -> dict[str, np.ndarray]:
@@ -167,9 +163,6 @@ class EuropeanJet:
             for key, val in zip(keys, values, strict=True):
                 out[key].append(val)
         return {k: np.stack(vals) if is_call is None else vals[0] for k, vals in out.items()}
-
-
-GREEK_KEYS = ("price", "delta", "gamma", "vega", "theta", "rho")
 
 
 # The two functions below are plain arithmetic so that they serve both numpy arrays (here) and

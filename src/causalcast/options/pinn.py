@@ -144,22 +144,6 @@ class AmericanPremium(nn.Module):
         return -torch.expm1(-rate * tau) * torch.sigmoid(h)
 
 
-def american_put_and_call(euro: EuropeanPINN, premium: AmericanPremium, m: torch.Tensor,
-                          tau: torch.Tensor, sigma: torch.Tensor, rate: torch.Tensor,
-                          div: torch.Tensor, is_call: torch.Tensor) -> torch.Tensor:
-    """American price per unit strike for each row (call or put), not yet floored at the payoff.
-
-    One pass of each network: the European one for the row as given, the premium one at the
-    put coordinates (the row itself for puts, (1/m, q, r) for calls by symmetry)."""
-    eu = euro(m, tau, sigma, rate, div)
-    eu_row = torch.where(is_call, eu[:, 0], eu[:, 1])
-    m_put = torch.where(is_call, 1.0 / m, m)
-    r_put = torch.where(is_call, div, rate)
-    q_put = torch.where(is_call, rate, div)
-    prem = premium(m_put, tau, sigma, r_put, q_put)
-    return eu_row + torch.where(is_call, m, torch.ones_like(m)) * prem
-
-
 MODELS: dict[str, type[nn.Module]] = {"european": EuropeanPINN, "american": AmericanPremium}
 
 

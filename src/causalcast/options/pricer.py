@@ -2,13 +2,12 @@
 
 `price_options` is the one entry point that the CLI and the service call. It does no setup per
 call: the shipped weights are read, verified (SHA-256, config) and turned into frozen modules
-the first time they are needed and kept for the life of the process (`load_models`); a new
-version is swapped in atomically with `reload_models`. Calls and puts of a batch come from one
-forward pass of each network. European Greeks come from a forward-mode jet of that pass
-(`causalcast.options.jets`: 2.5 ms per thousand options against 5.5 ms for autograd's double
-backward; 0.13 ms once tabulated and compiled); the American premium's Greeks are autograd
-derivatives, and `pinn_greeks_autograd` (all autograd) is the reference the tests compare the
-served path to.
+the first time they are needed and kept for the life of the process (`load_models`). Calls
+and puts of a batch come from one forward pass of each network. European Greeks come from a
+forward-mode jet of that pass (`causalcast.options.jets`: 2.5 ms per thousand options against
+5.5 ms for autograd's double backward; 0.13 ms once tabulated and compiled); the American
+premium's Greeks are autograd derivatives, and `pinn_greeks_autograd` (all autograd) is the
+reference the tests compare the served path to.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from causalcast.options.pinn import (
     AmericanPremium,
     EuropeanPINN,
     PinnConfig,
-    american_put_and_call,
     build,
 )
 from causalcast.weights import WeightsError, check_state_dict, load_weights
@@ -98,16 +96,8 @@ def load_models(weights_dir: str | Path | None = None) -> LoadedModels:
             if (folder / "american.json").exists():
                 american, am_meta, am_sha = load_network(folder / "american", "american")
                 meta["american"], shas["american"] = am_meta, am_sha
-            _CACHE[folder] = LoadedModels(euro, american, shas, meta)  # type: ignore[arg-type]  # type: ignore[arg-type]
+            _CACHE[folder] = LoadedModels(euro, american, shas, meta)  # type: ignore[arg-type]
         return _CACHE[folder]
-
-
-def reload_models(weights_dir: str | Path | None = None) -> LoadedModels:
-    """Load a (new) version and swap it in; callers holding the old object keep using it."""
-    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
-    with _LOCK:
-        _CACHE.pop(folder, None)
-    return load_models(folder)
 
 
 def _tensors(x: OptionInputs, grad: bool) -> list[torch.Tensor]:
@@ -133,19 +123,14 @@ def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
         return [torch.where(is_call, out[:, 0], out[:, 1])]
     if models.american is None:
         raise OptionInputError("style: no American network in the loaded weights")
-    if is_call is not None:
-        value = american_put_and_call(models.european, models.american, *t, is_call)
-        payoff = torch.where(is_call, m - 1.0, 1.0 - m).clamp(min=0.0)
-        return [torch.maximum(value, payoff)]  # never below exercise value
     eu = models.european(*t)
-    _, tau, sigma, rate, div = t
-    n = m.shape[0]
-    prem = models.american(torch.cat([1.0 / m, m]), torch.cat([tau, tau]),
-                           torch.cat([sigma, sigma]), torch.cat([div, rate]),
-                           torch.cat([rate, div]))
-    call = torch.maximum(eu[:, 0] + m * prem[:n], (m - 1.0).clamp(min=0.0))
-    put = torch.maximum(eu[:, 1] + prem[n:], (1.0 - m).clamp(min=0.0))
-    return [call, put]
+    prem = _premium_terms(models, t, is_call)
+    if is_call is not None:
+        payoff = torch.where(is_call, m - 1.0, 1.0 - m).clamp(min=0.0)
+        value = torch.where(is_call, eu[:, 0], eu[:, 1]) + prem[0]
+        return [torch.maximum(value, payoff)]  # never below exercise value
+    return [torch.maximum(eu[:, 0] + prem[0], (m - 1.0).clamp(min=0.0)),
+            torch.maximum(eu[:, 1] + prem[1], (1.0 - m).clamp(min=0.0))]
 
 
 def pinn_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None, style: str,
@@ -255,8 +240,8 @@ def price_options(spot: Any, strike: Any, tau: Any, sigma: Any, rate: Any = 0.0,
     both = isinstance(kind, str) and kind.strip().lower() == "both"
     is_call = None if both else parse_kind(kind, shape).ravel()
     ok = in_domain(x) if method == "pinn" else np.ones(x.shape, bool)
-    if method == "pinn" and on_out_of_domain == "raise":
-        check_domain(x)
+    if method == "pinn" and on_out_of_domain == "raise" and not ok.all():
+        check_domain(x)   # raises, naming the first field and row outside
     keys = GREEKS if greeks else ("price",)
     lead = (2,) if both else ()
     result = {k: np.full((*lead, *x.shape), np.nan) for k in keys}

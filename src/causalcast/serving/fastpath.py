@@ -88,11 +88,7 @@ class FastPath:
             return None
         if model is not None and (not isinstance(model, str) or len(model) > 64):
             return None
-        try:
-            hub.state.choose(symbol, model)
-        except KeyError:
-            return None
-        try:
+        try:   # an unknown symbol or model raises before the cache or the metrics are touched
             return orjson.dumps(await hub.forecast(symbol, None, model))
         except Exception:
             return None

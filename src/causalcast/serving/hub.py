@@ -24,7 +24,6 @@ import pandas as pd
 from scipy import special
 
 from causalcast.models.bundle import TrainedModel
-from causalcast.models.forecast import ForecastBatch
 from causalcast.serving.batcher import MicroBatcher
 from causalcast.serving.cache import LRUCache
 
@@ -276,8 +275,3 @@ class ModelHub:
         cdf = special.ndtr(z) if cfg.likelihood == "gaussian" else special.stdtr(cfg.df, z)
         return {"forecast_implied": float(1.0 - cdf), "forecast_horizon": int(horizon),
                 "model_versions": [served.version]}
-
-
-def forecast_batch(served: ServedModel, windows: np.ndarray) -> ForecastBatch:
-    """Direct batched forecast (no HTTP) — used by benchmarks and tests as the reference."""
-    return served.bundle.predict_windows(windows, LEVELS)

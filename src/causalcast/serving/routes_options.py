@@ -12,11 +12,11 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from causalcast.options.black_scholes import GREEKS
 from causalcast.options.inputs import (
     TRAINED_DOMAIN,
     OptionInputError,
     OptionInputs,
-    as_inputs,
     domain_violations,
 )
 from causalcast.options.pricer import load_models, pinn_greeks, price_options
@@ -71,7 +71,7 @@ def price_arrays(columns: dict[str, np.ndarray], is_call: np.ndarray, american: 
     """Prices (and Greeks) of validated options, one batched pass per style. Raises the 422
     HTTPException naming the option and field (``where``) when a row cannot be priced."""
     n = len(is_call)
-    keys = ("price", "delta", "gamma", "vega", "theta", "rho") if greeks else ("price",)
+    keys = GREEKS if greeks else ("price",)
     out = {k: np.full(n, np.nan) for k in keys}
     for style, mask in (("european", ~american), ("american", american)):
         rows = np.flatnonzero(mask)
@@ -81,9 +81,9 @@ def price_arrays(columns: dict[str, np.ndarray], is_call: np.ndarray, american: 
             raise _unprocessable(where(int(rows[0]), "style"),
                                  "american options have no closed form; use method 'pinn'")
         if method == "pinn":
-            # Validated once here (the schema already refused non-finite and non-positive
-            # values); the networks then price without re-checking.
-            x = as_inputs(*(columns[f][rows] for f in FIELDS))
+            # The schema already refused non-finite and non-positive values: only the trained
+            # domain is left to check.
+            x = OptionInputs(*(columns[f][rows] for f in FIELDS))
             _check_domain(x, rows, where)
             result = pinn_greeks(load_models(), x, is_call[rows], style, greeks)
         else:
