@@ -85,6 +85,20 @@ def _overrides(items: list[str] | None) -> dict[str, dict[str, Any]]:
     return groups
 
 
+def _job_inputs(data: str | None, synthetic: str | None, seed: int, models: str,
+                overrides: list[str] | None, epochs: int | None
+                ) -> tuple[str, list[str], dict[str, dict[str, Any]], dict[str, Any]]:
+    """Data source, model names, per-group overrides and training parameters: what the
+    sequential and the parallel paths both read from the command line."""
+    source = data_source(data, synthetic, seed)
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    groups = _overrides(overrides)
+    train_params = dict(groups.get("train", {}))
+    if epochs is not None:
+        train_params["epochs"] = epochs
+    return source, names, groups, train_params
+
+
 def _model_params(groups: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict]:
     """Per-model parameters from `_overrides` groups; unknown names fail clearly (settings
     for a registered model that is not chosen are ignored)."""
@@ -166,7 +180,6 @@ def train(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train forecasting models; Ctrl+C or SIGTERM checkpoints and says how to resume."""
-    from causalcast.models.base import model_class
     from causalcast.training.data import resolve_source
     from causalcast.training.job import PROFILES, JobSpec, run_job
 
@@ -190,15 +203,9 @@ def train(
              f"'all' and 'final' need --parallel)")
     if fold_index < 0:
         fail(f"--fold: expected >= 0, got {fold_index}")
-    source = data_source(data, synthetic, seed)
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    groups = _overrides(overrides)
-    train_params = dict(groups.get("train", {}))
-    if epochs is not None:
-        train_params["epochs"] = epochs
+    source, names, groups, train_params = _job_inputs(data, synthetic, seed, models,
+                                                      overrides, epochs)
     with clear_errors():
-        for name in names:
-            model_class(name)
         model_params = _model_params(groups, names)
         wanted = [s.strip() for s in symbols.split(",")] if symbols else None
         frames, _ = resolve_source(source, wanted)
@@ -259,12 +266,8 @@ def _train_parallel(data: str | None, synthetic: str | None, models: str, horizo
              "when the run started, and in `causalcast registry list`)")
     spec = None
     if data is not None or synthetic is not None or run_id is None:
-        source = data_source(data, synthetic, seed)
-        names = [m.strip() for m in models.split(",") if m.strip()]
-        groups = _overrides(overrides)
-        train_params = dict(groups.get("train", {}))
-        if epochs is not None:
-            train_params["epochs"] = epochs
+        source, names, groups, train_params = _job_inputs(data, synthetic, seed, models,
+                                                          overrides, epochs)
         with clear_errors():
             model_params = {k: v for k, v in _model_params(groups, names).items() if v}
             scopes = (["global"] if global_ or not per_symbol else []) + (

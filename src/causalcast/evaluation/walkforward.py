@@ -263,11 +263,10 @@ def _validation_block(pred: ModelPredictions, h: int) -> dict | None:
 
 
 def _validation_mse(pred: ModelPredictions, h: int) -> float | None:
-    val = pred.split("val")
-    if val.empty or h not in pred.horizons:
+    if h not in pred.horizons:
         return None
-    f = called(val[f"mean_{h}"].to_numpy(dtype=float), val[f"scale_{h}"].to_numpy(dtype=float))
-    return float(np.mean((val[f"y_{h}"].to_numpy(dtype=float) - f) ** 2))
+    block = _validation_block(pred, h)
+    return None if block is None else block["mse"]
 
 
 def _ensemble_section(models: dict[str, ModelPredictions], method: ens.Method

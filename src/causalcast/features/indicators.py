@@ -51,7 +51,6 @@ class Bars:
     ratio), and 50 symbols x 31 indicators must stay under a second."""
 
     def __init__(self, ohlcv: pd.DataFrame):
-        self.frame = ohlcv
         self.open = ohlcv["open"].astype(float)
         self.high = ohlcv["high"].astype(float)
         self.low = ohlcv["low"].astype(float)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from causalcast.config import FeatureConfig, SplitConfig
-from causalcast.features.indicators import INDICATORS, WARMUP, build_features
+from causalcast.features.indicators import WARMUP, build_features
 from causalcast.features.targets import make_targets, target_columns
 from causalcast.splits import Fold, SplitError, temporal_split, walk_forward
 
@@ -164,7 +164,3 @@ class FoldScaler:
         scaler.mean_ = np.asarray(state["mean"], dtype=np.float64)
         scaler.scale_ = np.asarray(state["scale"], dtype=np.float64)
         return scaler
-
-
-def registered_feature_names() -> list[str]:
-    return list(INDICATORS)

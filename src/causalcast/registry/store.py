@@ -385,9 +385,8 @@ class SQLiteStore:
             version_id = cur.lastrowid
             db.execute("INSERT INTO version_stages VALUES (?, ?, 'candidate', ?)",
                        (version_id, new.name, now))
-            db.execute("INSERT INTO stage_history (version_id, name, from_stage, to_stage, "
-                       "action, by, at, reason) VALUES (?, ?, NULL, 'candidate', 'register', "
-                       "?, ?, 'registered')", (version_id, new.name, by, now))
+            self._history(db, version_id, new.name, None, "candidate", "register", by, now,
+                          "registered")
             if job is not None:
                 db.execute("UPDATE jobs SET status = 'done', version_id = ?, finished_at = ?, "
                            "seconds = ?, error = NULL, traceback = NULL WHERE job_id = ?",
