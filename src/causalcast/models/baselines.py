@@ -61,6 +61,10 @@ class _ClosedForm(ForecastModel):
             self.intercept.copy_(torch.as_tensor(intercept, dtype=torch.float32))
             self.scale.copy_(torch.as_tensor(self._moment_scale(residuals), dtype=torch.float32))
 
+    def _store_level(self, level: np.ndarray, y: np.ndarray) -> None:
+        """A constant forecast: no weight on the inputs, ``level`` per horizon."""
+        self._store(np.zeros(tuple(self.coef.shape)), level, y - level)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         last = x[:, -1]
         loc = last @ self.coef.T + self.intercept
@@ -74,8 +78,7 @@ class NaiveForecaster(_ClosedForm):
 
     def fit_closed_form(self, x_last: np.ndarray, y: np.ndarray,
                         zero_point: np.ndarray) -> None:
-        zero = np.asarray(zero_point, dtype=np.float64)
-        self._store(np.zeros((y.shape[1], x_last.shape[1])), zero, y - zero)
+        self._store_level(np.asarray(zero_point, dtype=np.float64), y)
 
 
 @register
@@ -85,8 +88,7 @@ class DriftForecaster(_ClosedForm):
 
     def fit_closed_form(self, x_last: np.ndarray, y: np.ndarray,
                         zero_point: np.ndarray) -> None:
-        mean = y.mean(axis=0)
-        self._store(np.zeros((y.shape[1], x_last.shape[1])), mean, y - mean)
+        self._store_level(y.mean(axis=0), y)
 
 
 @register

@@ -113,6 +113,10 @@ class JobSpec:
         text = json.dumps(self.identity(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def job_dir(self, scope: str) -> Path:
+        """Where the job's bundle, checkpoints and predictions go."""
+        return Path(self.out_dir) / self.model / scope / f"fold{self.fold}"
+
 
 @dataclass
 class JobResult:
@@ -227,20 +231,19 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
         torch.set_num_threads(spec.threads)
     scope = scope_of(list(spec.symbols)) if spec.symbols else "global"
     result = JobResult(status="failed", model=spec.model, scope=scope, fold=spec.fold,
-                       spec_key=spec.key(),
-                       job_dir=str(Path(spec.out_dir) / spec.model / scope / f"fold{spec.fold}"))
+                       spec_key=spec.key(), job_dir=str(spec.job_dir(scope)))
     try:
         frames, universe = resolve_source(spec.data, spec.symbols)
         if spec.until is not None:
             frames = truncate_frames(frames, spec.until)
         symbols = list(frames)
         result.scope = scope_of(symbols)
-        job_dir = Path(spec.out_dir) / spec.model / result.scope / f"fold{spec.fold}"
+        job_dir = spec.job_dir(result.scope)
         result.job_dir, result.symbols = str(job_dir), symbols
         done = job_dir / RESULT
         if spec.resume and done.exists():
             previous = json.loads(done.read_text())
-            if (previous.get("status") == "ok" and previous.get("spec_key") == spec.key()
+            if (previous.get("status") == "ok" and previous.get("spec_key") == result.spec_key
                     and (job_dir / f"{BUNDLE}.json").exists()):
                 return JobResult(**previous)
         features = FeatureConfig(lookback=spec.lookback, horizons=spec.horizons)

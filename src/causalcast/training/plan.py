@@ -187,7 +187,7 @@ class PlannedJob:
 
     @property
     def job_dir(self) -> Path:
-        return Path(self.spec.out_dir) / self.spec.model / self.scope / f"fold{self.spec.fold}"
+        return self.spec.job_dir(self.scope)
 
 
 def name_part(symbol: str) -> str:
