@@ -38,14 +38,19 @@ def _canonical(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _read_header(data: bytes) -> tuple[int, dict[str, Any]]:
+    """(length, parsed JSON) of a safetensors file's header."""
+    n = int.from_bytes(data[:8], "little")
+    return n, json.loads(data[8:8 + n])
+
+
 def _canonical_header(data: bytes) -> bytes:
     """Rewrite the safetensors header as sorted-key JSON.
 
     safetensors keeps ``__metadata__`` in a hash map, so its key order (and with it the file's
     SHA-256) changes from call to call; content-addressed storage needs equal models to give
     equal bytes. Data offsets are relative to the end of the header, so only the header moves."""
-    n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
+    n, header = _read_header(data)
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # safetensors pads the header to 8-byte alignment
     return len(text).to_bytes(8, "little") + text + data[8 + n:]
@@ -79,8 +84,7 @@ def parse(data: bytes, config: dict[str, Any] | None = None, sha256: str | None 
     if sha256 is not None and sha256_bytes(data) != sha256:
         raise WeightsError(f"{source}: checksum mismatch (file is corrupt or was replaced)")
     try:
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + header_len])
+        _, header = _read_header(data)
         tensors = st_load(data)
     except Exception as exc:  # safetensors raises several types for bad bytes
         raise WeightsError(f"{source}: not a valid safetensors file ({exc})") from exc

@@ -181,6 +181,15 @@ def _report_gaps(df: pd.DataFrame, report: DataReport, gap_factor: float) -> Non
             f"(usual spacing {pd.Timedelta(int(spacing))})")
 
 
+def require_columns(frame: pd.DataFrame, source: str) -> None:
+    """Every OHLCV column present, or one problem per missing column naming what there is."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataValidationError(source, [
+            Problem(c, "header", f"missing column (have {list(frame.columns)})")
+            for c in missing])
+
+
 def validate_ohlcv(
     df: pd.DataFrame,
     source: str = "data",
@@ -196,10 +205,7 @@ def validate_ohlcv(
     if unknown:
         raise ValueError(f"repairs: unknown {sorted(unknown)}; choose from {sorted(REPAIRS)}")
     report = DataReport(source=source)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataValidationError(source, [
-            Problem(c, "header", f"missing column (have {list(df.columns)})") for c in missing])
+    require_columns(df, source)
     if not isinstance(df.index, pd.DatetimeIndex):
         raise DataValidationError(source, [Problem("date", "index", "not a DatetimeIndex")])
     df = _check_order(df, report, repairs)

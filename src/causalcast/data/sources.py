@@ -18,6 +18,7 @@ from causalcast.data.quality import (
     DataReport,
     DataValidationError,
     Problem,
+    require_columns,
     validate_ohlcv,
 )
 
@@ -79,11 +80,7 @@ def to_canonical(frame: pd.DataFrame, source: str, *, adjust: bool = True,
     if date_col is None:
         raise DataValidationError(source, [Problem(
             "date", "header", f"missing column (have {list(frame.columns)})")])
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataValidationError(source, [
-            Problem(c, "header", f"missing column (have {list(frame.columns)})")
-            for c in missing])
+    require_columns(frame, source)
     frame = frame.reset_index(drop=True)
     index = _parse_dates(frame[date_col], source, line_offset)
     numbers = _parse_numbers(frame, source, line_offset)
