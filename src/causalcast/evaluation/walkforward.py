@@ -136,21 +136,18 @@ def _horizon_metrics(rows: pd.DataFrame, pred: ModelPredictions, h: int, alpha: 
                           "aggregation": "mean over symbols per date"}
     out["direction_test"] = panel_direction_test(dates, y, f, h).to_dict()
     # Textbook PT on the pooled rows (assumes independent rows; see `panel`).
-    order = rows.sort_values(["symbol", "date"]).index
-    ordered = rows.loc[order]
-    out["pt_pooled"] = pesaran_timmermann(
-        ordered[f"y_{h}"].to_numpy(dtype=float),
-        called(ordered[f"mean_{h}"].to_numpy(dtype=float),
-               ordered[f"scale_{h}"].to_numpy(dtype=float)), h=h).to_dict()
+    rows = rows.assign(_called=f)   # the forecast, computed once, for the regroupings below
+    ordered = rows.sort_values(["symbol", "date"])
+    out["pt_pooled"] = pesaran_timmermann(ordered[f"y_{h}"].to_numpy(dtype=float),
+                                          ordered["_called"].to_numpy(), h=h).to_dict()
     value, kind = _ceiling_for(ceiling, rows, h)
     if value is not None:
         out["ceiling"] = {"accuracy": value, "kind": kind,
                           "ratio": out["direction"]["accuracy"] / value}
     per_fold = {}
     for fold, part in rows.groupby("fold"):
-        pf = called(part[f"mean_{h}"].to_numpy(dtype=float),
-                    part[f"scale_{h}"].to_numpy(dtype=float))
-        da = directional_accuracy(part[f"y_{h}"].to_numpy(dtype=float), pf, alpha=alpha)
+        da = directional_accuracy(part[f"y_{h}"].to_numpy(dtype=float),
+                                  part["_called"].to_numpy(), alpha=alpha)
         per_fold[str(int(fold))] = {"accuracy": da.accuracy, "ci_low": da.ci_low,
                                     "ci_high": da.ci_high, "up_rate": da.up_rate, "n": da.n,
                                     "start": str(part["date"].min().date()),
