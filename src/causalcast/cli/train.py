@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 # Before anything imports torch: with other processes on the cores, OpenMP threads that
-# spin while waiting made 2-thread PyTorch up to 14x slower (DESIGN.md); an explicit
+# spin while waiting made 2-thread PyTorch up to 14x slower (docs/design.md); an explicit
 # setting in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -5,7 +5,7 @@ fold's validation range (best weights restored at the end), deterministic by see
 epoch's sample order is ``default_rng([seed, epoch]).permutation`` and every RNG in use is
 checkpointed, so a resumed run replays exactly the steps the uninterrupted run would take.
 
-Failures (DESIGN.md invariant 6):
+Failures (docs/design.md invariant 6):
 
 * a checkpoint at every epoch end (and before the first epoch), see `checkpoint.py`;
 * NaN/Inf loss or gradient norm: restore the last good checkpoint, halve the learning rate,
