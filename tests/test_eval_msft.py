@@ -1,5 +1,6 @@
-"""The README's walk-forward example on the real MSFT sample, run as a new user would: the
-shell commands exactly as written, in a fresh folder, with the installed `causalcast`."""
+"""The docs' walk-forward example on the real MSFT sample (docs/walk-forward.md), run as a new
+user would: the shell commands exactly as written, in a fresh folder, with the installed
+`causalcast`."""
 
 from __future__ import annotations
 
@@ -12,19 +13,19 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "walk-forward.md"
 HEADING = "## Walk-forward evaluation and report"
 
 
 def _section() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     start = text.index(f"\n{HEADING}\n")
     nxt = re.search(r"\n## ", text[start + len(HEADING) + 2:])
     return text[start: start + len(HEADING) + 2 + nxt.start()] if nxt else text[start:]
 
 
 @pytest.mark.slow
-def test_msft_walk_forward_report_from_the_readme(tmp_path):
+def test_msft_walk_forward_report_from_the_docs(tmp_path):
     section = _section()
     script = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
     printed = re.search(r"`evaluate` prints.*?\n```\n(.*?)```", section, flags=re.S).group(1)
