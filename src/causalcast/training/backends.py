@@ -67,7 +67,7 @@ def _main_not_reimported() -> Iterator[None]:
     why multiprocessing code needs ``if __name__ == "__main__":``). Pool workers here run only
     functions of `causalcast.training.worker`, so they never need it: while a worker starts,
     the main module's ``__file__``/``__spec__`` are hidden from `multiprocessing.spawn`, so a
-    script or README example that calls `train_run` at top level does not run again in every
+    script or docs example that calls `train_run` at top level does not run again in every
     worker."""
     main = sys.modules.get("__main__")
     if main is None:
