@@ -67,9 +67,13 @@ def render_cli(src: Path) -> str:
     try:
         import typer
 
+        import causalcast
         from causalcast.cli import app
     finally:
         sys.path.remove(str(src))
+    if src.resolve() not in Path(causalcast.__file__).resolve().parents:
+        raise RuntimeError(f"docs/hooks/cli.py: causalcast was already imported from "
+                           f"{causalcast.__file__}, not from {src}")
     root = typer.main.get_command(app)
     return "\n".join(_sections(root, ["causalcast"], 2)[3:])
 
