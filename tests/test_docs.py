@@ -210,3 +210,37 @@ def test_external_reference_check_sees_what_it_must(tmp_path):
 @pytest.mark.slow
 def test_built_site_references_no_external_host(built_site: Path):
     assert external_references(built_site) == []
+
+
+def _hook(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"docs_hook_{name}",
+                                                  ROOT / "docs" / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmarks_hook_renders_each_results_file_with_its_environment(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (tmp_path / "benchmarks" / "speed.py").write_text("")
+    (results / "speed.json").write_text(json.dumps({
+        "environment": {"load_avg_1m": 2.5, "cpu_count": 2, "env": {"OMP_WAIT_POLICY": "PASSIVE"}},
+        "symbols": 50,
+        "rows": [{"model": "lstm", "seconds": 1.23456, "meets_goal": True},
+                 {"model": "tcn", "seconds": 4.5, "meets_goal": False}],
+        "results": {"cached": {"p99_ms": 4.04}, "uncached": {"p99_ms": 12.36}},
+    }))
+    (results / "bare.json").write_text(json.dumps({"rows": [{"n": 100, "rate": 0.05}]}))
+    page = _hook("benchmarks").render_results(results)
+    assert page.index("## bare") < page.index("## speed")
+    assert "`python -m benchmarks.speed`" in page and "no benchmark module" in page
+    assert "load average 2.5" in page and "`OMP_WAIT_POLICY=PASSIVE`" in page
+    assert "No environment recorded" in page and "symbols 50" in page
+    assert "| lstm | 1.235 | yes |" in page and "| tcn | 4.5 | no |" in page
+    assert "| cached | 4.04 |" in page and "| uncached | 12.36 |" in page
+    (results / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"broken\.json"):
+        _hook("benchmarks").render_results(results)
