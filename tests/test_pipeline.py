@@ -7,9 +7,9 @@ import pytest
 
 from causalcast.audit import run_audit
 from causalcast.config import load_settings
+from causalcast.data.resolve import resolve_source
 from causalcast.pipeline import Dataset, evaluate_dataset, promote_evaluated, train_dataset
 from causalcast.registry import Registry
-from causalcast.training.data import resolve_source
 
 pytestmark = pytest.mark.slow
 

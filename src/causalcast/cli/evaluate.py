@@ -98,7 +98,7 @@ def evaluate_from_cli(predictions: Path | None, data: str | None, *, cost_bps: f
     if run is not None:
         audit_flag = (record or _run_record(home, run)).audit
     if data is not None:
-        from causalcast.training.data import resolve_source
+        from causalcast.data.resolve import resolve_source
 
         symbols = sorted({s for p in loaded.values() for s in p.table["symbol"].unique()})
         frames, universe = resolve_source(data, symbols)

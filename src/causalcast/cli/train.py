@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
 
 def data_source(data: str | None, synthetic: str | None, seed: int) -> str:
     """The data string a job understands, from the mutually exclusive options."""
-    from causalcast.training.data import SYNTHETIC_PREFIX, parse_synthetic
+    from causalcast.data.resolve import SYNTHETIC_PREFIX, parse_synthetic
 
     if (data is None) == (synthetic is None):
         fail("give exactly one of --data DIR or --synthetic N_SYMBOLS[,BARS[,STRENGTH]]")
@@ -180,7 +180,7 @@ def train(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train forecasting models; Ctrl+C or SIGTERM checkpoints and says how to resume."""
-    from causalcast.training.data import resolve_source
+    from causalcast.data.resolve import resolve_source
     from causalcast.training.job import PROFILES, JobSpec, run_job
 
     if profile not in PROFILES:
@@ -328,8 +328,8 @@ def predict(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Forecast every horizon from each symbol's latest bar with trained bundles."""
+    from causalcast.data.resolve import resolve_source
     from causalcast.models.bundle import TrainedModel
-    from causalcast.training.data import resolve_source
     from causalcast.weights import WeightsError
 
     source = data_source(data, synthetic, seed)

@@ -30,12 +30,13 @@ import torch
 from scipy import stats
 
 from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
+from causalcast.data.resolve import resolve_source
 from causalcast.io import atomic_write_json
 from causalcast.models.base import build_model, model_to_dict
 from causalcast.models.bundle import TrainedModel
 from causalcast.models.forecast import ForecastBatch
 from causalcast.models.heads import negative_log_likelihood
-from causalcast.training.data import TrainingData, build_training_data, resolve_source
+from causalcast.training.data import TrainingData, build_training_data
 from causalcast.training.predictions import FILE as PREDICTIONS_FILE
 from causalcast.training.predictions import job_predictions, save_predictions
 from causalcast.training.progress import ConsoleReporter, Reporter, SilentReporter

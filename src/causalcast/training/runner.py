@@ -222,7 +222,7 @@ def train_run(spec: RunSpec | None = None, *, home: str | Path = ".causalcast",
     computed), False records none (promotion's audit gate will then refuse).
     Raises `PlanError`/`RunnerError`/`BackendError` before anything runs if the description,
     the run id or the backend is unusable; job failures never raise (see `RunSummary`)."""
-    from causalcast.training.data import resolve_source
+    from causalcast.data.resolve import resolve_source
 
     if backend not in BACKENDS:
         raise RunnerError(f"backend: choose from {list(BACKENDS)}, got {backend!r}")

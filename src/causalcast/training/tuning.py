@@ -30,9 +30,9 @@ import optuna
 import pandas as pd
 
 from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
+from causalcast.data.resolve import resolve_source
 from causalcast.features.pipeline import common_calendar, make_folds, prepare_symbol
 from causalcast.io import atomic_write_json
-from causalcast.training.data import resolve_source
 from causalcast.training.job import JobSpec, run_job
 
 DB_NAME = "tuning.db"

@@ -145,7 +145,7 @@ def execute_audit(data: str, symbols: tuple[str, ...] | None, settings: dict[str
     """The leakage audit on the run's data, as a task beside the training jobs."""
     from causalcast.audit import run_audit
     from causalcast.config import Settings
-    from causalcast.training.data import resolve_source
+    from causalcast.data.resolve import resolve_source
 
     try:
         frames, _ = resolve_source(data, symbols)
