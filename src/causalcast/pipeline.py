@@ -1,10 +1,11 @@
 """The main job (`causalcast run`, `make run`) as plain functions, one per stage.
 
 data → validation → features → leakage audit → parallel walk-forward training and final fits
-→ walk-forward evaluation with significance → evaluated versions registered and promoted
-through the gates → HTML report. Each stage is also its own command; this module only chains
-them and keeps the numbers honest: nothing is promoted or graded without a passed audit, and a
-model that does not beat the naive baseline is reported as such and stays a candidate.
+→ walk-forward evaluation with significance → the evaluation attached to each final fit's
+version, promoted through the gates → HTML report. Each stage is also its own command; this
+module only chains them and keeps the numbers honest: nothing is promoted or graded without a
+passed audit, and a model that does not beat the naive baseline is reported as such and stays
+a candidate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from causalcast.audit import AuditReport
-from causalcast.registry import GateRefused, Lineage, Registry
+from causalcast.registry import GateRefused, Registry
 from causalcast.training.plan import FINAL_FOLD, RunSpec
 from causalcast.training.runner import RunSummary, train_run
 
@@ -63,12 +64,13 @@ def evaluate_dataset(ds: Dataset, cost_bps: float = 5.0) -> dict[str, Any]:
 
 
 def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list[dict]:
-    """Register each final fit again with its walk-forward evaluation records (same artifact,
-    content-addressed, so no bytes are duplicated) and try to promote that evaluated version.
+    """Attach each final fit's walk-forward evaluation to its registered version and try to
+    promote that version: one registration per final fit, its scores beside it.
 
-    Versions are immutable, and the final fit is registered before its model's walk-forward
-    evaluation exists; the evaluated version is the one whose metrics the gates can judge.
-    A refusal is recorded with the gate's reason, and the model stays a candidate."""
+    The final fit is registered when it is trained, before its model's walk-forward
+    evaluation exists; `Registry.attach_evaluation` adds the evaluation to that same,
+    immutable version, and the gates read it. A refusal is recorded with the gate's reason,
+    and the model stays a candidate."""
     from causalcast.evaluation.promotion import promotion_metrics
 
     assert ds.run is not None and ds.evaluation is not None
@@ -77,24 +79,17 @@ def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list
         for job in ds.run.jobs:
             if job.fold != FINAL_FOLD or job.status != "done" or job.version_id is None:
                 continue
-            row = {"dataset": ds.label, "model": job.model, "candidate": job.version}
+            row = {"dataset": ds.label, "model": job.model, "candidate": job.version,
+                   "version": job.version}
             if job.model not in ds.evaluation.get("models", {}):
                 row.update(promoted=False, reason="no walk-forward evaluation")
                 ds.promotions.append(row)
                 continue
-            version = registry.get_version(job.version_id)
-            metrics = {**version.metrics, **promotion_metrics(ds.evaluation, job.model)}
-            lineage = Lineage(version.data_fingerprint, version.feature_config,
-                              version.split_config, code=version.code_version,
-                              model=job.model, fold=FINAL_FOLD,
-                              extra={"evaluated_from": version.ref,
-                                     "evaluation_run": ds.run.run_id})
-            evaluated = registry.register_version(
-                version.name, registry.load_artifact(version), version.config, metrics,
-                lineage, run_id=version.run_id)
-            row["version"] = evaluated.ref
+            evaluation = {**promotion_metrics(ds.evaluation, job.model),
+                          "evaluation_run": ds.run.run_id, "dataset": ds.label}
+            registry.attach_evaluation(job.version_id, evaluation)
             try:
-                registry.promote(evaluated.version_id, reason=reason)
+                registry.promote(job.version_id, reason=reason)
                 row.update(promoted=True, reason="all gates passed")
             except GateRefused as exc:
                 failed = [r.gate for r in exc.results if not r.passed]

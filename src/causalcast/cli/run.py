@@ -110,7 +110,7 @@ def run(
     for ds in datasets:
         evaluate_dataset(ds)
 
-    step("registering evaluated final fits and promoting those that pass the gates")
+    step("attaching evaluations to the final fits and promoting those that pass the gates")
     for ds in datasets:
         promote_evaluated(ds, home)
 
