@@ -27,15 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
 from causalcast.data.resolve import resolve_source
+from causalcast.evaluation.scores import job_scores
 from causalcast.io import atomic_write_json
 from causalcast.models.base import build_model, model_to_dict
 from causalcast.models.bundle import TrainedModel
-from causalcast.models.forecast import ForecastBatch
-from causalcast.models.heads import negative_log_likelihood
 from causalcast.training.data import TrainingData, build_training_data
 from causalcast.training.predictions import FILE as PREDICTIONS_FILE
 from causalcast.training.predictions import job_predictions, save_predictions
@@ -61,7 +59,6 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 RESULT = "result.json"
 OPTIONAL_FIELDS = ("decorrelate", "until")
-TIE = 1e-6
 BUNDLE = "model"
 
 
@@ -157,52 +154,6 @@ def _run_key(spec: JobSpec, model_cfg: dict, train_cfg: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def evaluate_test(bundle: TrainedModel, data: TrainingData, universe: Any = None,
-                  split: str = "test") -> dict[str, Any]:
-    """Test-range metrics in raw units: directional accuracy per horizon (a forecast within
-    `TIE` scales of zero counts as "not up", so the zero-return baseline is not decided by
-    rounding), share of up moves, MAE, standardised NLL, coverage of
-    the 80 % / 95 % intervals; for h = horizons[0] a one-sided binomial p-value against 0.5
-    and, on synthetic data, the exact Bayes ceiling on these very bars."""
-    rows = data.rows(split)
-    windows = data.x(rows)
-    loc, scale = bundle.raw_params(windows)
-    y = data.windows.targets[rows].astype(np.float64)
-    cfg = bundle.model.config
-    batch = ForecastBatch.from_params(loc, scale, bundle.horizons, cfg.likelihood, cfg.df)
-    nll = float(negative_log_likelihood(
-        torch.from_numpy((loc - data.target_mean) / data.target_std),
-        torch.from_numpy(scale / data.target_std),
-        torch.from_numpy((y - data.target_mean) / data.target_std), cfg.likelihood, cfg.df))
-    called_up = loc > TIE * scale   # a forecast of (numerically) zero is not a call for "up"
-    per_h = {}
-    for j, h in enumerate(bundle.horizons):
-        hit = called_up[:, j] == (y[:, j] > 0)
-        per_h[str(h)] = {
-            "dir_acc": float(hit.mean()), "up_fraction": float((y[:, j] > 0).mean()),
-            "mae": float(np.abs(loc[:, j] - y[:, j]).mean()),
-            "coverage_80": float(((y[:, j] >= batch.lower[0.8][:, j])
-                                  & (y[:, j] <= batch.upper[0.8][:, j])).mean()),
-            "coverage_95": float(((y[:, j] >= batch.lower[0.95][:, j])
-                                  & (y[:, j] <= batch.upper[0.95][:, j])).mean()),
-        }
-    h0 = str(bundle.horizons[0])
-    hits = int((called_up[:, 0] == (y[:, 0] > 0)).sum())
-    out: dict[str, Any] = {"split": split, "n": len(rows), "nll": nll, "horizons": per_h,
-                           "dir_acc": per_h[h0]["dir_acc"],
-                           "binom_p": float(stats.binomtest(hits, len(rows), 0.5,
-                                                            alternative="greater").pvalue)}
-    if universe is not None and bundle.horizons[0] == 1:
-        total, weight = 0.0, 0
-        for sym in data.symbols:
-            pos = data.positions(sym, split)
-            total += universe.ceiling([sym], pos) * len(pos)
-            weight += len(pos)
-        out["ceiling"] = total / weight
-        out["ceiling_ratio"] = out["dir_acc"] / out["ceiling"]
-    return out
-
-
 def truncate_frames(frames: dict[str, pd.DataFrame], until: str) -> dict[str, pd.DataFrame]:
     """Every symbol's bars dated on or before `until` (an ISO date): what a tuning trial may
     see, so that the outer test folds after it are never read."""
@@ -281,9 +232,9 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
         result.sha256 = bundle.save(job_dir / BUNDLE)
         result.bundle = str(job_dir / BUNDLE)
         result.train = {k: v for k, v in asdict(outcome).items() if k != "history"}
-        result.metrics = evaluate_test(bundle, data, universe)
-        result.predictions = str(save_predictions(job_predictions(bundle, data, frames),
-                                                  job_dir / PREDICTIONS_FILE))
+        table = job_predictions(bundle, data, frames)
+        result.predictions = str(save_predictions(table, job_dir / PREDICTIONS_FILE))
+        result.metrics = job_scores(table, universe)   # the evaluation package scores
         result.status = "ok"
     except TrainingInterrupted as exc:
         result.status, result.error = "interrupted", str(exc)

@@ -81,8 +81,8 @@ def version_config(job: PlannedJob, bundle_config: dict[str, Any]) -> dict[str, 
 
 def version_metrics(result: dict[str, Any], comparison: dict[str, Any] | None
                     ) -> dict[str, Any]:
-    """Test-range metrics (`evaluate_test`), the validation loss and training summary, and
-    the validation comparison against the naive forecast that the promotion gate reads."""
+    """Test-range scores (`evaluation.scores.job_scores`), the validation loss and training
+    summary, and the "beats naive" record the promotion gate reads."""
     train = result.get("train", {})
     test = result.get("metrics", {})
     out = {"test": test, "dir_acc": test.get("dir_acc"), "val_loss": train.get("best_val_loss"),
