@@ -9,6 +9,7 @@ the Bayes ceiling). ``tune`` runs an Optuna study whose trials never read the te
 from __future__ import annotations
 
 import os
+import shlex
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see cli/train.py
 
@@ -279,3 +280,6 @@ def tune(
     if result.best_value is None:
         fail("no trial completed; see the errors above", code=1)
     console.print(f"best validation loss {result.best_value:.5f} with {result.best_params}")
+    console.print("train with it:  causalcast train --models "
+                  f"{result.model} ... {shlex.join(result.train_args)}", highlight=False,
+                  soft_wrap=True)

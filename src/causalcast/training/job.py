@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
+from causalcast.config import DEFAULT_HORIZONS, AugmentConfig, FeatureConfig, SplitConfig
 from causalcast.data.resolve import resolve_source
 from causalcast.evaluation.scores import job_scores
 from causalcast.io import atomic_write_json
@@ -37,28 +37,20 @@ from causalcast.models.bundle import TrainedModel
 from causalcast.training.data import TrainingData, build_training_data
 from causalcast.training.predictions import FILE as PREDICTIONS_FILE
 from causalcast.training.predictions import job_predictions, save_predictions
+from causalcast.training.profiles import PROFILES, check_profile
 from causalcast.training.progress import ConsoleReporter, Reporter, SilentReporter
-from causalcast.training.trainer import TrainConfig, Trainer, TrainHooks, TrainingInterrupted
+from causalcast.training.trainer import (
+    TrainConfig,
+    Trainer,
+    TrainHooks,
+    TrainingInterrupted,
+    resolve_device,
+)
 
-#: Model sizes and training budgets. quick: small models, <= 20 epochs (CI, `make run`,
-#: benchmarks); full: wider models, longer patience.
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {
-        "train": {"epochs": 20, "patience": 4, "batch_size": 256, "lr": 2e-3},
-        "models": {"lstm": {"hidden": 32, "layers": 1},
-                   "tcn": {"channels": 32, "blocks": 4, "kernel_size": 3},
-                   "mamba": {"d_model": 16, "n_layers": 1, "d_state": 8, "expand": 2}},
-    },
-    "full": {
-        "train": {"epochs": 100, "patience": 10, "batch_size": 256, "lr": 1e-3},
-        "models": {"lstm": {"hidden": 64, "layers": 2, "dropout": 0.1},
-                   "tcn": {"channels": 64, "blocks": 5, "kernel_size": 3, "dropout": 0.1},
-                   "mamba": {"d_model": 64, "n_layers": 2, "d_state": 16, "expand": 2,
-                             "dropout": 0.1}},
-    },
-}
 RESULT = "result.json"
-OPTIONAL_FIELDS = ("decorrelate", "until")
+OPTIONAL_FIELDS = ("decorrelate", "until", "augment")
+#: Where and how fast a job runs, not what it learns: left out of `JobSpec.identity()`.
+PLACEMENT_FIELDS = ("out_dir", "threads", "resume", "verbose", "resume_hint", "device")
 BUNDLE = "model"
 
 
@@ -86,10 +78,11 @@ class JobSpec:
     # existing jobs do not change):
     decorrelate: float | None = None            # redundancy filter |corr| threshold
     until: str | None = None                    # use only bars dated <= this (tuning)
+    augment: dict[str, Any] | None = None       # AugmentConfig fields; None: no augmentation
+    device: str = "auto"                        # auto | cpu | cuda[:N] (trainer.resolve_device)
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile: choose from {list(PROFILES)}, got {self.profile!r}")
+        check_profile(self.profile)
         if self.symbols is not None:
             self.symbols = tuple(self.symbols)
         self.horizons = tuple(int(h) for h in self.horizons)
@@ -100,7 +93,7 @@ class JobSpec:
     def identity(self) -> dict[str, Any]:
         """What determines the trained weights (not where or how fast it runs)."""
         d = self.to_dict()
-        for k in ("out_dir", "threads", "resume", "verbose", "resume_hint"):
+        for k in PLACEMENT_FIELDS:
             d.pop(k)
         for k in OPTIONAL_FIELDS:
             if d[k] is None:
@@ -152,6 +145,17 @@ def _run_key(spec: JobSpec, model_cfg: dict, train_cfg: dict) -> str:
     text = json.dumps({"spec": spec.identity(), "model": model_cfg, "train": train_cfg},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def augment_config(spec: JobSpec) -> AugmentConfig | None:
+    """The job's training-only augmentation (batch jitter and magnitude warping of training
+    windows, seeded by the job's seed unless the spec gives one), or None when off."""
+    if not spec.augment:
+        return None
+    config = AugmentConfig(**{"enabled": True, "seed": spec.seed, **spec.augment})
+    if config.enabled and config.bootstrap_copies:
+        raise ValueError("augment.bootstrap_copies: not used by training (see RunSpec)")
+    return config if config.enabled else None
 
 
 def truncate_frames(frames: dict[str, pd.DataFrame], until: str) -> dict[str, pd.DataFrame]:
@@ -214,8 +218,10 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
         if reporter is None:
             reporter = ConsoleReporter() if spec.verbose else SilentReporter()
         label = f"{spec.model}/{result.scope}/fold{spec.fold}"
+        augment = augment_config(spec)
         trainer = Trainer(model, data, train_cfg, job_dir, run_key=run_key, hooks=hooks,
-                          reporter=reporter, label=label, resume_hint=spec.resume_hint)
+                          reporter=reporter, label=label, resume_hint=spec.resume_hint,
+                          augment=augment, device=resolve_device(spec.device))
         outcome = trainer.fit(resume=spec.resume)
         bundle = TrainedModel(
             model=model, feature_names=data.feature_names, lookback=spec.lookback,
@@ -228,6 +234,7 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
                   "profile": spec.profile, "train": train_cfg.to_dict(),
                   "best_epoch": outcome.best_epoch, "val_loss": outcome.best_val_loss,
                   **({"selection": data.selection} if data.selection else {}),
+                  **({"augment": augment.model_dump(mode="json")} if augment else {}),
                   **({"until": spec.until} if spec.until else {})})
         result.sha256 = bundle.save(job_dir / BUNDLE)
         result.bundle = str(job_dir / BUNDLE)
