@@ -19,7 +19,7 @@ import pandas as pd
 from causalcast.audit import AuditReport
 from causalcast.registry import GateRefused, Registry
 from causalcast.training.plan import FINAL_FOLD, RunSpec
-from causalcast.training.runner import RunSummary, train_run
+from causalcast.training.runner import Executor, RunSummary
 
 ALL_MODELS = ("naive", "drift", "ridge", "lstm", "tcn", "mamba")
 
@@ -41,15 +41,19 @@ class Dataset:
 def train_dataset(ds: Dataset, *, home: Path, models: tuple[str, ...], n_folds: int,
                   horizons: tuple[int, ...], lookback: int, seed: int, profile: str,
                   workers: int | None, train_params: dict[str, Any] | None = None,
-                  ) -> RunSummary:
+                  model_params: dict[str, dict[str, Any]] | None = None,
+                  audit: bool = True, device: str = "auto") -> RunSummary:
     """Walk-forward folds (for evaluation) and the final fit (for serving) of every model, one
-    global model across the dataset's symbols, on the process pool."""
+    global model across the dataset's symbols, on the process pool (`Executor`). The
+    dataset's audit is recorded with the run (``audit=False``: none)."""
     spec = RunSpec(data=ds.data, models=models, scopes=("global",),
                    folds=(*range(n_folds), "final"), n_folds=n_folds, horizons=horizons,
                    lookback=lookback, seed=seed, profile=profile,
+                   model_params=dict(model_params or {}),
                    train_params=dict(train_params or {}))
-    ds.run = train_run(spec, home=home, audit=ds.audit.to_dict(), workers=workers,
-                       name=f"make-run-{ds.label}")
+    executor = Executor("pool", workers, device=device)
+    ds.run = executor.run(spec, home=home, audit=ds.audit.to_dict() if audit else False,
+                          name=f"make-run-{ds.label}")
     return ds.run
 
 

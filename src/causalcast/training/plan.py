@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from causalcast.config import DEFAULT_HORIZONS, AugmentConfig, FeatureConfig, SplitConfig
 from causalcast.registry import ALL_SYMBOLS, JobKey
@@ -207,8 +208,11 @@ def check_augment(augment: dict[str, Any]) -> None:
     """`PlanError` naming the field for augmentation settings training cannot honour."""
     try:
         config = AugmentConfig(**{"enabled": True, **augment})
-    except ValueError as exc:
-        raise PlanError(f"augment: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlanError(f"augment.{where}: {first['msg']} (got {first.get('input')!r})"
+                        ) from None
     if config.enabled and config.bootstrap_copies:
         raise PlanError("augment.bootstrap_copies: block-bootstrapped training series are not "
                         "used by training (the leakage audit checks them); use jitter_std / "

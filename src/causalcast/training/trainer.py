@@ -68,8 +68,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if text == "cuda" or text.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device: {name!r} requested but torch {torch.__version__} sees no "
-                             f"CUDA device on this machine; use --device cpu or auto")
+            raise ValueError(f"device: no CUDA device on this machine for {name!r}; use cpu "
+                             f"or auto")
         device = torch.device(text)
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"device: {name!r} requested but this machine has "
