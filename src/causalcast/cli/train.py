@@ -155,8 +155,8 @@ def train(
     global_: bool = typer.Option(False, "--global", help="One model across all symbols (the "
                                  "default); with --per-symbol: both."),
     fold: str | None = typer.Option(None, "--fold", help="Which folds: 0, 0,2, all, final, "
-                                    "all,final (default: the final fit with --folds 1, every "
-                                    "walk-forward fold with --folds N > 1)."),
+                                    "all,final (default: 0 = the single split with --folds 1; "
+                                    "parallel with --folds N > 1: all; lists need --parallel)."),
     folds: int = typer.Option(1, "--folds", min=1, help="1: one temporal split (the final "
                               "fit); > 1: that many walk-forward folds."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override the profile."),
@@ -213,6 +213,15 @@ def train(
     if registry_run and resume and run_id is None:
         fail("--resume: in parallel mode a run resumes by its id: --run-id RUN_ID (printed "
              "when the run started, and in `causalcast registry list`)")
+    if not registry_run:   # one job folder per (scope, model): one fold number at a time
+        try:
+            fold_index = int(fold) if fold is not None else 0
+        except ValueError:
+            fail(f"--fold: sequential training takes one fold number, got {fold!r} (lists, "
+                 f"'all' and 'final' need --parallel)")
+        if fold_index < 0:
+            fail(f"--fold: expected >= 0, got {fold_index}")
+        fold = str(fold_index)
     spec = None
     if data is not None or synthetic is not None or not registry_run or run_id is None:
         with clear_errors():

@@ -21,13 +21,12 @@ from causalcast.features.pipeline import (
     PreparedSymbol,
     align_fold,
     common_calendar,
-    make_folds,
     prepare_symbol,
     required_bars,
 )
 from causalcast.features.selection import CorrelationFilter
 from causalcast.models.bundle import POOLED
-from causalcast.splits import Fold, SplitError
+from causalcast.splits import Fold, SplitError, make_folds
 from causalcast.windows import WindowSet, build_window_set
 
 

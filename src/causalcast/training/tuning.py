@@ -31,8 +31,9 @@ import pandas as pd
 
 from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
 from causalcast.data.resolve import resolve_source
-from causalcast.features.pipeline import common_calendar, make_folds, prepare_symbol
+from causalcast.features.pipeline import common_calendar, prepare_symbol
 from causalcast.io import atomic_write_json
+from causalcast.splits import make_folds
 from causalcast.training.plan import RunSpec, format_set_value
 from causalcast.training.runner import Executor
 
