@@ -15,6 +15,7 @@ from causalcast.cli import app
 from causalcast.data.resolve import resolve_source
 from causalcast.models.bundle import TrainedModel
 from causalcast.pipeline import Dataset, train_dataset
+from causalcast.registry import Registry
 from causalcast.training.runner import Executor, RunnerError, RunSpec
 from causalcast.training.trainer import resolve_device
 
@@ -60,6 +61,21 @@ def test_every_entry_point_trains_byte_identical_artifacts(tmp_path):
     for model, digest in sequential.items():   # the files themselves, not only the records
         assert _bundle_sha(tmp_path / "seq", model) == digest
         assert _bundle_sha(tmp_path / "run" / "runs" / run.run_id, model) == digest
+
+    # `evaluate --run --attach` scores the run's walk-forward folds and attaches the result
+    # to the final fits it registered: no second registration.
+    home = tmp_path / "run"
+    res = runner.invoke(app, ["evaluate", "--run", run.run_id, "--home", str(home), "--data",
+                              DATA, "--no-audit", "--ensemble", "none", "--attach", "--json"])
+    assert res.exit_code == 0, res.output
+    attached = json.loads(res.stdout)["attached"]
+    assert attached == {"ridge": "ridge/global:1", "lstm": "lstm/global:1"}
+    with Registry.open(home, create=False) as registry:
+        assert len(registry.versions(name="ridge/global")) == 1
+        evaluation = registry.evaluation("ridge/global:1")
+        assert evaluation["evaluation_run"] == run.run_id
+        assert evaluation["baseline_comparison"]["split"] == "validation"
+        assert evaluation["significance"]["split"] == "walk_forward_test"
 
 
 def test_device_option_is_honoured_or_refused_in_one_line(tmp_path):

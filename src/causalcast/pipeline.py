@@ -67,6 +67,26 @@ def evaluate_dataset(ds: Dataset, cost_bps: float = 5.0) -> dict[str, Any]:
     return ds.evaluation
 
 
+def attach_to_final_fits(registry: Registry, run_id: str, evaluation: dict[str, Any],
+                         label: str = "") -> dict[str, str]:
+    """Attach `evaluation`'s record of each model (`promotion_metrics`) to the final fit that
+    run `run_id` registered for it; returns model -> version reference. Models the
+    evaluation does not cover are left as they are."""
+    from causalcast.evaluation.promotion import promotion_metrics
+
+    attached = {}
+    for version in registry.versions(run_id=run_id):
+        model = version.lineage.get("model")
+        if version.lineage.get("fold") != FINAL_FOLD or model not in evaluation.get("models",
+                                                                                    {}):
+            continue
+        registry.attach_evaluation(version.version_id, {
+            **promotion_metrics(evaluation, model), "evaluation_run": run_id,
+            "dataset": label or evaluation.get("label", "")})
+        attached[model] = version.ref
+    return attached
+
+
 def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list[dict]:
     """Attach each final fit's walk-forward evaluation to its registered version and try to
     promote that version: one registration per final fit, its scores beside it.
@@ -75,11 +95,10 @@ def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list
     evaluation exists; `Registry.attach_evaluation` adds the evaluation to that same,
     immutable version, and the gates read it. A refusal is recorded with the gate's reason,
     and the model stays a candidate."""
-    from causalcast.evaluation.promotion import promotion_metrics
-
     assert ds.run is not None and ds.evaluation is not None
     registry = Registry.open(home)
     try:
+        attach_to_final_fits(registry, ds.run.run_id, ds.evaluation, ds.label)
         for job in ds.run.jobs:
             if job.fold != FINAL_FOLD or job.status != "done" or job.version_id is None:
                 continue
@@ -89,9 +108,6 @@ def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list
                 row.update(promoted=False, reason="no walk-forward evaluation")
                 ds.promotions.append(row)
                 continue
-            evaluation = {**promotion_metrics(ds.evaluation, job.model),
-                          "evaluation_run": ds.run.run_id, "dataset": ds.label}
-            registry.attach_evaluation(job.version_id, evaluation)
             try:
                 registry.promote(job.version_id, reason=reason)
                 row.update(promoted=True, reason="all gates passed")
