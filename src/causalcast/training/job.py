@@ -2,15 +2,16 @@
 
 `run_job(spec)` is the one function that starts training a job: every backend of
 `runner.Executor` (inline, process pool, Ray) runs it through `worker.execute_job`, whatever
-the entry point. `JobSpec` is a small picklable dataclass, the job loads its own data from the spec's data string, sets
-``torch.set_num_threads(spec.threads)``, seeds everything from ``spec.seed`` and never
-raises for a failed fit — the failure is returned (and written to ``result.json``) with its
-traceback, so one bad (symbol, model) never stops the others.
+the entry point. `JobSpec` is a small picklable dataclass; the job loads its own data from
+the spec's data string, sets ``torch.set_num_threads(spec.threads)``, seeds everything from
+``spec.seed`` and never raises for a failed fit — the failure is returned (and written to
+``result.json``) with its traceback, so one bad (symbol, model) never stops the others.
 
 A spec with one symbol trains a per-symbol model; with several (or ``symbols=None``: all of
-the source), one global model across them. Output folder (`plan.plan_run` sets ``out_dir`` to
-``<out>/final`` or ``<out>/walk``): ``out_dir/<model>/<SYMBOL or "global">/fold<k>/`` holding ``checkpoints/``,
-``metrics.jsonl``, ``model.safetensors`` + ``model.json`` (the bundle) and ``result.json``.
+the source), one global model across them. Output folder (`plan.plan_run` sets ``out_dir``
+to ``<out>/final`` or ``<out>/walk``): ``out_dir/<model>/<SYMBOL or "global">/fold<k>/``
+holding ``checkpoints/``, ``metrics.jsonl``, ``model.safetensors`` + ``model.json`` (the
+bundle), ``predictions.parquet`` and ``result.json``.
 """
 
 from __future__ import annotations
