@@ -16,8 +16,8 @@ from causalcast.data.resolve import resolve_source
 from causalcast.models.bundle import TrainedModel
 from causalcast.pipeline import Dataset, train_dataset
 from causalcast.registry import Registry
+from causalcast.training.device import resolve_device
 from causalcast.training.runner import Executor, RunnerError, RunSpec
-from causalcast.training.trainer import resolve_device
 
 DATA = "synthetic:2,400,0.5,1"
 SPEC = RunSpec(data=DATA, models=("ridge", "lstm"), scopes=("global",), horizons=(1, 2),

@@ -37,6 +37,7 @@ from causalcast.io import atomic_write_json
 from causalcast.models.base import build_model, model_to_dict
 from causalcast.models.bundle import TrainedModel
 from causalcast.training.data import TrainingData, build_training_data
+from causalcast.training.device import resolve_device
 from causalcast.training.predictions import FILE as PREDICTIONS_FILE
 from causalcast.training.predictions import job_predictions, save_predictions
 from causalcast.training.profiles import PROFILES, check_profile
@@ -46,7 +47,6 @@ from causalcast.training.trainer import (
     Trainer,
     TrainHooks,
     TrainingInterrupted,
-    resolve_device,
 )
 
 RESULT = "result.json"
@@ -81,7 +81,7 @@ class JobSpec:
     decorrelate: float | None = None            # redundancy filter |corr| threshold
     until: str | None = None                    # use only bars dated <= this (tuning)
     augment: dict[str, Any] | None = None       # AugmentConfig fields; None: no augmentation
-    device: str = "auto"                        # auto | cpu | cuda[:N] (trainer.resolve_device)
+    device: str = "auto"                        # auto | cpu | cuda[:N] (device.resolve_device)
 
     def __post_init__(self) -> None:
         check_profile(self.profile)

@@ -45,6 +45,7 @@ from rich.console import Console
 from causalcast.registry import NotFoundError, Registry, fingerprint_frames
 from causalcast.registry.registry import new_run_id
 from causalcast.training.backends import BACKENDS, Backend, make_backend
+from causalcast.training.device import resolve_device
 from causalcast.training.plan import (
     FINAL,
     PlanError,
@@ -60,7 +61,7 @@ from causalcast.training.recording import (
     RegistryRecorder,
     fill_from_version,
 )
-from causalcast.training.trainer import SignalGuard, resolve_device
+from causalcast.training.trainer import SignalGuard
 from causalcast.training.worker import execute_audit, execute_job
 
 __all__ = ["FINAL", "Executor", "JobReport", "PlanError", "RunSpec", "RunSummary",
