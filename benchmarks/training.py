@@ -160,7 +160,8 @@ def bench_latency(quick: bool, threads: int) -> list[dict]:
     thread, and serving workers run one thread each)."""
     torch.set_num_threads(threads)
     from causalcast.config import FeatureConfig, SplitConfig
-    from causalcast.training.data import build_training_data, resolve_source
+    from causalcast.data.resolve import resolve_source
+    from causalcast.training.data import build_training_data
 
     frames, _ = resolve_source("synthetic:1,800,0.325,0")
     data = build_training_data(frames, FeatureConfig(lookback=60), SplitConfig())

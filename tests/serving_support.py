@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 
 from causalcast.audit import run_audit
+from causalcast.data.resolve import resolve_source
 from causalcast.registry import Lineage, Registry, fingerprint_frames
 from causalcast.registry.gates import baseline_comparison
-from causalcast.training.data import resolve_source
 from causalcast.training.job import JobSpec, run_job
 
 DATA = "synthetic:3,900,0.325,5"

@@ -13,7 +13,8 @@ from causalcast.audit import check_isolation, run_audit
 from causalcast.augment import BatchAugmenter, bootstrap_training_bars
 from causalcast.config import AugmentConfig, FeatureConfig, SplitConfig
 from causalcast.data.sources import write_ohlcv
-from causalcast.features.pipeline import align_fold, common_calendar, make_folds, prepare_symbol
+from causalcast.features.pipeline import align_fold, common_calendar, prepare_symbol
+from causalcast.splits import make_folds
 from causalcast.windows import WindowSet, build_window_set
 
 CFG = FeatureConfig(lookback=20, horizons=(1, 5))

@@ -55,7 +55,7 @@ def test_per_symbol_and_bad_input(tmp_path):
     res = runner.invoke(app, ["train", *TINY, "--models", "lstm", "--set", "model.hiden=3",
                               "--out", str(tmp_path)])
     assert res.exit_code == 2 and "no chosen model has the field(s) ['hiden']" in res.output
-    stem = tmp_path / "drift" / "SYN000" / "fold0" / "model.safetensors"
+    stem = tmp_path / "final" / "drift" / "SYN000" / "fold0" / "model.safetensors"
     stem.write_bytes(stem.read_bytes()[:-8] + b"garbage!")
     res = runner.invoke(app, ["predict", "--model", str(stem), "--synthetic", "2,500,0.5"])
     assert res.exit_code == 2 and "checksum mismatch" in res.output
@@ -71,7 +71,7 @@ def test_sigterm_to_the_cli_checkpoints_and_says_how_to_resume(tmp_path):
             "--set", "train.patience=1000", "--out", str(tmp_path)]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "250"})
-    metrics = tmp_path / "lstm" / "global" / "fold0" / "metrics.jsonl"
+    metrics = tmp_path / "final" / "lstm" / "global" / "fold0" / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if metrics.exists() and '"kind": "epoch"' in metrics.read_text():

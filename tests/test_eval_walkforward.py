@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from causalcast.audit import check_fit_isolation
 from causalcast.cli import app
+from causalcast.data.resolve import resolve_source
 from causalcast.evaluation import EvaluationInputError
 from causalcast.evaluation import ensemble as ens
 from causalcast.evaluation.loading import load_prediction_set
@@ -26,7 +27,6 @@ from causalcast.evaluation.promotion import promotion_metrics
 from causalcast.evaluation.report import write_report
 from causalcast.evaluation.walkforward import evaluate_predictions
 from causalcast.registry import GateRefused, Lineage, Registry
-from causalcast.training.data import resolve_source
 from causalcast.training.job import JobSpec, run_job
 from causalcast.training.predictions import load_predictions
 

@@ -12,10 +12,11 @@ import torch
 from scipy import stats
 
 from causalcast.config import FeatureConfig, SplitConfig
+from causalcast.data.resolve import resolve_source
 from causalcast.models import MODELS, build_model, model_from_dict, model_to_dict
 from causalcast.models.bundle import POOLED, TrainedModel
 from causalcast.models.forecast import ForecastBatch
-from causalcast.training.data import build_training_data, resolve_source
+from causalcast.training.data import build_training_data
 from causalcast.weights import WeightsError, serialize, sha256_bytes
 
 SMALL = {"lstm": {"hidden": 8}, "tcn": {"channels": 8, "blocks": 3},

@@ -7,9 +7,9 @@ import pytest
 
 from causalcast.audit import run_audit
 from causalcast.config import load_settings
+from causalcast.data.resolve import resolve_source
 from causalcast.pipeline import Dataset, evaluate_dataset, promote_evaluated, train_dataset
 from causalcast.registry import Registry
-from causalcast.training.data import resolve_source
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +34,14 @@ def test_main_job_stages_promote_only_what_beats_naive(tmp_path):
         prod = registry.versions(stage="production")
         assert [v.name for v in prod] == ["ridge/global"]
         version = prod[0]
-        assert version.metrics["significance"]["p_values"]["dm_vs_naive"] < 0.05
-        assert version.lineage["extra"]["evaluated_from"] == "ridge/global:1"
-        # Same artifact as the final fit: content addressing stores it once.
-        assert version.artifact_sha256 == registry.get_version("ridge/global:1").artifact_sha256
+        # The final fit itself is promoted: registered once, its evaluation attached to it.
+        assert version.ref == "ridge/global:1" == rows["ridge"]["version"]
+        assert [v.ref for v in registry.versions("ridge/global")] == ["ridge/global:1"]
+        evaluation = registry.evaluation(version.ref)
+        assert evaluation["significance"]["p_values"]["dm_vs_naive"] < 0.05
+        assert evaluation["baseline_comparison"]["split"] == "validation"
+        assert "significance" not in version.metrics   # the version row is unchanged
+        assert registry.evaluation("naive/global:1") is not None
         assert registry.verify().ok
     finally:
         registry.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from causalcast.training.data import resolve_source
+from causalcast.data.resolve import resolve_source
 from causalcast.training.job import JobSpec, run_job
 from causalcast.training.predictions import load_predictions
 

@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 
 from causalcast.audit import perturb_after
 from causalcast.config import FeatureConfig, SplitConfig
+from causalcast.data.resolve import resolve_source
 from causalcast.features.pipeline import prepare_symbol
 from causalcast.features.selection import CorrelationFilter
 from causalcast.models.bundle import TrainedModel
-from causalcast.training.data import build_training_data, resolve_source
+from causalcast.training.data import build_training_data
 from causalcast.training.job import JobSpec, run_job
 
 DATA = "synthetic:3,700,0.325,5"

@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from scipy.stats import norm
 
+from causalcast.data.resolve import resolve_source
 from causalcast.models.bundle import TrainedModel
 from causalcast.options.black_scholes import bsm_price
 from causalcast.registry import Registry
 from causalcast.serving.app import create_app
 from causalcast.serving.config import ServeConfig
-from causalcast.training.data import resolve_source
 from tests.serving_support import DATA, train_and_register
 
 

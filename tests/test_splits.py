@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from causalcast.audit import check_purge
 from causalcast.config import FeatureConfig, SplitConfig
-from causalcast.features.pipeline import align_fold, common_calendar, make_folds, prepare_symbol
-from causalcast.splits import Fold, SplitError, temporal_split, walk_forward
+from causalcast.features.pipeline import align_fold, common_calendar, prepare_symbol
+from causalcast.splits import Fold, SplitError, make_folds, temporal_split, walk_forward
 from tests.conftest import random_ohlcv
 
 

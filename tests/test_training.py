@@ -15,11 +15,12 @@ import pytest
 import torch
 
 from causalcast.config import FeatureConfig, SplitConfig
+from causalcast.data.resolve import resolve_source
 from causalcast.models import build_model
 from causalcast.models.bundle import TrainedModel
 from causalcast.training import JobSpec, TrainConfig, Trainer, TrainHooks, TrainingFailed, run_job
 from causalcast.training.checkpoint import POINTER
-from causalcast.training.data import build_training_data, resolve_source
+from causalcast.training.data import build_training_data
 from causalcast.training.job import seed_everything
 from causalcast.training.trainer import read_jsonl
 

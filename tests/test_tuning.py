@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 import causalcast.training.job as job_module
 from causalcast.audit import perturb_after
 from causalcast.cli import app
+from causalcast.data.resolve import resolve_source
 from causalcast.data.sources import write_ohlcv
-from causalcast.training.data import resolve_source
 from causalcast.training.job import JobSpec, run_job
 from causalcast.training.predictions import load_predictions
 from causalcast.training.tuning import tune

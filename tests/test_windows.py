@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 
 from causalcast.config import FeatureConfig, SplitConfig
-from causalcast.features.pipeline import (
-    FoldScaler,
-    align_fold,
-    common_calendar,
-    make_folds,
-    prepare_symbol,
-)
+from causalcast.features.pipeline import FoldScaler, align_fold, common_calendar, prepare_symbol
+from causalcast.splits import make_folds
 from causalcast.windows import build_window_set
 
 

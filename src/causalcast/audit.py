@@ -36,10 +36,9 @@ from causalcast.features.pipeline import (
     PreparedSymbol,
     align_fold,
     common_calendar,
-    make_folds,
     prepare_symbol,
 )
-from causalcast.splits import Fold, SplitError
+from causalcast.splits import Fold, SplitError, make_folds
 from causalcast.windows import WindowSet, build_window_set
 
 FeatureFn = Callable[[pd.DataFrame], pd.DataFrame | pd.Series]

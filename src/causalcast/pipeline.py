@@ -1,10 +1,11 @@
 """The main job (`causalcast run`, `make run`) as plain functions, one per stage.
 
 data → validation → features → leakage audit → parallel walk-forward training and final fits
-→ walk-forward evaluation with significance → evaluated versions registered and promoted
-through the gates → HTML report. Each stage is also its own command; this module only chains
-them and keeps the numbers honest: nothing is promoted or graded without a passed audit, and a
-model that does not beat the naive baseline is reported as such and stays a candidate.
+→ walk-forward evaluation with significance → the evaluation attached to each final fit's
+version, promoted through the gates → HTML report. Each stage is also its own command; this
+module only chains them and keeps the numbers honest: nothing is promoted or graded without a
+passed audit, and a model that does not beat the naive baseline is reported as such and stays
+a candidate.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from causalcast.audit import AuditReport
-from causalcast.registry import GateRefused, Lineage, Registry
+from causalcast.registry import GateRefused, Registry
 from causalcast.training.plan import FINAL_FOLD, RunSpec
-from causalcast.training.runner import RunSummary, train_run
+from causalcast.training.runner import Executor, RunSummary
 
 ALL_MODELS = ("naive", "drift", "ridge", "lstm", "tcn", "mamba")
 
@@ -40,15 +41,19 @@ class Dataset:
 def train_dataset(ds: Dataset, *, home: Path, models: tuple[str, ...], n_folds: int,
                   horizons: tuple[int, ...], lookback: int, seed: int, profile: str,
                   workers: int | None, train_params: dict[str, Any] | None = None,
-                  ) -> RunSummary:
+                  model_params: dict[str, dict[str, Any]] | None = None,
+                  audit: bool = True, device: str = "auto") -> RunSummary:
     """Walk-forward folds (for evaluation) and the final fit (for serving) of every model, one
-    global model across the dataset's symbols, on the process pool."""
+    global model across the dataset's symbols, on the process pool (`Executor`). The
+    dataset's audit is recorded with the run (``audit=False``: none)."""
     spec = RunSpec(data=ds.data, models=models, scopes=("global",),
                    folds=(*range(n_folds), "final"), n_folds=n_folds, horizons=horizons,
                    lookback=lookback, seed=seed, profile=profile,
+                   model_params=dict(model_params or {}),
                    train_params=dict(train_params or {}))
-    ds.run = train_run(spec, home=home, audit=ds.audit.to_dict(), workers=workers,
-                       name=f"make-run-{ds.label}")
+    executor = Executor("pool", workers, device=device)
+    ds.run = executor.run(spec, home=home, audit=ds.audit.to_dict() if audit else False,
+                          name=f"make-run-{ds.label}")
     return ds.run
 
 
@@ -62,39 +67,49 @@ def evaluate_dataset(ds: Dataset, cost_bps: float = 5.0) -> dict[str, Any]:
     return ds.evaluation
 
 
-def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list[dict]:
-    """Register each final fit again with its walk-forward evaluation records (same artifact,
-    content-addressed, so no bytes are duplicated) and try to promote that evaluated version.
-
-    Versions are immutable, and the final fit is registered before its model's walk-forward
-    evaluation exists; the evaluated version is the one whose metrics the gates can judge.
-    A refusal is recorded with the gate's reason, and the model stays a candidate."""
+def attach_to_final_fits(registry: Registry, run_id: str, evaluation: dict[str, Any],
+                         label: str = "") -> dict[str, str]:
+    """Attach `evaluation`'s record of each model (`promotion_metrics`) to the final fit that
+    run `run_id` registered for it; returns model -> version reference. Models the
+    evaluation does not cover are left as they are."""
     from causalcast.evaluation.promotion import promotion_metrics
 
+    attached = {}
+    for version in registry.versions(run_id=run_id):
+        model = version.lineage.get("model")
+        if version.lineage.get("fold") != FINAL_FOLD or model not in evaluation.get("models",
+                                                                                    {}):
+            continue
+        registry.attach_evaluation(version.version_id, {
+            **promotion_metrics(evaluation, model), "evaluation_run": run_id,
+            "dataset": label or evaluation.get("label", "")})
+        attached[model] = version.ref
+    return attached
+
+
+def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list[dict]:
+    """Attach each final fit's walk-forward evaluation to its registered version and try to
+    promote that version: one registration per final fit, its scores beside it.
+
+    The final fit is registered when it is trained, before its model's walk-forward
+    evaluation exists; `Registry.attach_evaluation` adds the evaluation to that same,
+    immutable version, and the gates read it. A refusal is recorded with the gate's reason,
+    and the model stays a candidate."""
     assert ds.run is not None and ds.evaluation is not None
     registry = Registry.open(home)
     try:
+        attach_to_final_fits(registry, ds.run.run_id, ds.evaluation, ds.label)
         for job in ds.run.jobs:
             if job.fold != FINAL_FOLD or job.status != "done" or job.version_id is None:
                 continue
-            row = {"dataset": ds.label, "model": job.model, "candidate": job.version}
+            row = {"dataset": ds.label, "model": job.model, "candidate": job.version,
+                   "version": job.version}
             if job.model not in ds.evaluation.get("models", {}):
                 row.update(promoted=False, reason="no walk-forward evaluation")
                 ds.promotions.append(row)
                 continue
-            version = registry.get_version(job.version_id)
-            metrics = {**version.metrics, **promotion_metrics(ds.evaluation, job.model)}
-            lineage = Lineage(version.data_fingerprint, version.feature_config,
-                              version.split_config, code=version.code_version,
-                              model=job.model, fold=FINAL_FOLD,
-                              extra={"evaluated_from": version.ref,
-                                     "evaluation_run": ds.run.run_id})
-            evaluated = registry.register_version(
-                version.name, registry.load_artifact(version), version.config, metrics,
-                lineage, run_id=version.run_id)
-            row["version"] = evaluated.ref
             try:
-                registry.promote(evaluated.version_id, reason=reason)
+                registry.promote(job.version_id, reason=reason)
                 row.update(promoted=True, reason="all gates passed")
             except GateRefused as exc:
                 failed = [r.gate for r in exc.results if not r.passed]

@@ -5,12 +5,20 @@ Positions are bar positions of one symbol (0 = first bar). A sample at position 
 evaluation range after it lie `purge` + `embargo` unused positions; with purge >= max_horizon
 no training label reaches an evaluation bar (invariant 2). The same gap separates validation
 from test, because validation drives model selection and must not see test returns either.
+
+`make_folds` is where a run's folds are cut: a calendar and the feature/split settings ->
+walk-forward folds or the single temporal split (the final fit).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from causalcast.config import FeatureConfig, SplitConfig
 
 
 class SplitError(ValueError):
@@ -119,3 +127,16 @@ def walk_forward(start: int, stop: int, *, max_horizon: int, n_folds: int = 5,
         fold.check(max_horizon)
         folds.append(fold)
     return folds
+
+
+def make_folds(calendar: pd.DatetimeIndex, cfg: FeatureConfig, split: SplitConfig,
+               walk: bool = True) -> list[Fold]:
+    """Folds over calendar positions: walk-forward (`split.n_folds`) or one temporal split."""
+    if walk:
+        return walk_forward(0, len(calendar), max_horizon=cfg.max_horizon,
+                            n_folds=split.n_folds, mode=split.mode, purge=split.purge,
+                            embargo=split.embargo, test_fraction=split.test_fraction * 2,
+                            val_fraction=split.val_fraction)
+    return [temporal_split(0, len(calendar), max_horizon=cfg.max_horizon,
+                           val_fraction=split.val_fraction, test_fraction=split.test_fraction,
+                           purge=split.purge, embargo=split.embargo)]

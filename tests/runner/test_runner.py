@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from causalcast.cli import app
+from causalcast.data.resolve import resolve_source
 from causalcast.models.bundle import TrainedModel
 from causalcast.registry import ALL_SYMBOLS, Registry, fingerprint_frames
 from causalcast.training import JobSpec, run_job
-from causalcast.training.data import resolve_source
 from causalcast.training.plan import FINAL_FOLD
 from causalcast.training.predictions import load_predictions
 from causalcast.training.runner import RunnerError, RunSpec, train_run

@@ -9,6 +9,7 @@ the Bayes ceiling). ``tune`` runs an Optuna study whose trials never read the te
 from __future__ import annotations
 
 import os
+import shlex
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see cli/train.py
 
@@ -68,11 +69,14 @@ def _run_record(home: Path, run_id: str) -> RunRecord:
 
 def run_predictions_dir(record: RunRecord, home: Path) -> Path:
     """Where a registry run's prediction files are: the run config's ``predictions_dir``,
-    ``out_dir`` or ``out`` (what the training runner records), else ``<home>/runs/<run_id>``."""
+    ``out_dir`` or ``out`` (what the training runner records), else ``<home>/runs/<run_id>``;
+    its ``walk/`` folder when it has one (walk-forward folds; final fits are not scored)."""
+    root = home / "runs" / record.run_id
     for key in ("predictions_dir", "out_dir", "out"):
         if record.config.get(key):
-            return Path(record.config[key])
-    return home / "runs" / record.run_id
+            root = Path(record.config[key])
+            break
+    return root / "walk" if (root / "walk").is_dir() else root
 
 
 def evaluate_from_cli(predictions: Path | None, data: str | None, *, cost_bps: float,
@@ -98,7 +102,7 @@ def evaluate_from_cli(predictions: Path | None, data: str | None, *, cost_bps: f
     if run is not None:
         audit_flag = (record or _run_record(home, run)).audit
     if data is not None:
-        from causalcast.training.data import resolve_source
+        from causalcast.data.resolve import resolve_source
 
         symbols = sorted({s for p in loaded.values() for s in p.table["symbol"].unique()})
         frames, universe = resolve_source(data, symbols)
@@ -165,6 +169,9 @@ def evaluate(
     home: Path = HOME_OPTION,
     run: str = RUN_OPTION,
     out: Path = typer.Option(None, "--out", help="Also write the result JSON here."),
+    attach: bool = typer.Option(False, "--attach", help="With --run: attach each model's "
+                                "evaluation to the final fit the run registered (what the "
+                                "promotion gates read); nothing is registered again."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Walk-forward evaluation of prediction files: accuracy with intervals beside always-up,
@@ -182,12 +189,23 @@ def evaluate(
                                        progress=not as_json)
         except EvaluationInputError as exc:
             fail(str(exc))
+    if attach and run is None:
+        fail("--attach: needs --run RUN_ID (the run whose final fits get the evaluation)")
     if out is not None:
         atomic_write_json(out, result)
+    attached: dict[str, str] = {}
+    if attach:
+        from causalcast.pipeline import attach_to_final_fits
+        from causalcast.registry import Registry
+
+        with clear_errors(), Registry.open(home, create=False) as registry:
+            attached = attach_to_final_fits(registry, run, result)
     if as_json:
-        print_json(result)
+        print_json({**result, "attached": attached} if attach else result)
     else:
         print_result(result)
+        for model, ref in attached.items():
+            console.print(f"evaluation attached to {ref} ({model})", highlight=False)
 
 
 def report(
@@ -279,3 +297,6 @@ def tune(
     if result.best_value is None:
         fail("no trial completed; see the errors above", code=1)
     console.print(f"best validation loss {result.best_value:.5f} with {result.best_params}")
+    console.print("train with it:  causalcast train --models "
+                  f"{result.model} ... {shlex.join(result.train_args)}", highlight=False,
+                  soft_wrap=True)

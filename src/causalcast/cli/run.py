@@ -13,14 +13,6 @@ import typer
 from causalcast.cli.common import console, table
 from causalcast.config import load_settings
 
-PROFILES = {
-    # about 5 minutes on 2 cores: short training budget, all models, 5 walk-forward folds
-    "quick": {"symbols": 6, "bars": 2520, "audit_cuts": 8, "folds": 5, "profile": "quick",
-              "train": {"epochs": 8, "patience": 3}},
-    "full": {"symbols": 20, "bars": 2520, "audit_cuts": 30, "folds": 5, "profile": "full",
-             "train": {}},
-}
-
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
@@ -43,6 +35,8 @@ def run(
 ) -> None:
     """Synthesise a universe, load MSFT, validate, build features, audit, train in parallel,
     evaluate walk-forward with significance tests, promote what passes, write the report."""
+    from causalcast.training.profiles import PROFILES
+
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile: choose from {list(PROFILES)}")
     from causalcast.audit import run_audit
@@ -58,7 +52,7 @@ def run(
         train_dataset,
     )
 
-    p = PROFILES[profile]
+    p = {**PROFILES[profile]["main_job"], "profile": profile}
     settings = load_settings(overrides={"seed": seed, "home": str(home)})
     cfg = settings.features
     started = time.perf_counter()
@@ -110,7 +104,7 @@ def run(
     for ds in datasets:
         evaluate_dataset(ds)
 
-    step("registering evaluated final fits and promoting those that pass the gates")
+    step("attaching evaluations to the final fits and promoting those that pass the gates")
     for ds in datasets:
         promote_evaluated(ds, home)
 

@@ -1,12 +1,14 @@
 """`causalcast train` and `causalcast predict`: fit models on one or more symbols, then
 forecast from what was trained.
 
-Two modes, one job function (`causalcast.training.run_job`), so both train identically:
+Two modes, one executor (`causalcast.training.runner.Executor`), so both train identically
+(same jobs, same folder layout, same artifacts for the same spec and seed):
 
-* sequential (``--out DIR``, the default): jobs one after another into a folder;
+* sequential (``--out DIR``, the default): the inline backend, jobs one after another in
+  this process into the folder;
 * parallel into the registry (``--parallel``, ``--workers N``, ``--backend``, ``--home``,
-  ``--run-id`` or ``--ray-address`` selects it): `causalcast.training.runner.train_run` on
-  a process pool or Ray, every job recorded, a run resumable by its id.
+  ``--run-id`` or ``--ray-address`` selects it): a process pool or Ray, every job recorded,
+  a run resumable by its id.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
 
 def data_source(data: str | None, synthetic: str | None, seed: int) -> str:
     """The data string a job understands, from the mutually exclusive options."""
-    from causalcast.training.data import SYNTHETIC_PREFIX, parse_synthetic
+    from causalcast.data.resolve import SYNTHETIC_PREFIX, parse_synthetic
 
     if (data is None) == (synthetic is None):
         fail("give exactly one of --data DIR or --synthetic N_SYMBOLS[,BARS[,STRENGTH]]")
@@ -66,22 +68,18 @@ def _overrides(items: list[str] | None) -> dict[str, dict[str, Any]]:
     """``--set model.hidden=64 --set lstm.layers=2 --set train.lr=1e-3`` -> {group: params}.
 
     ``model.X`` applies to every chosen model that has a field X; ``<model>.X`` to that
-    model only; ``train.X`` to the training settings."""
+    model only; ``train.X`` to the training settings; ``augment.X`` to augmentation. A list
+    is written ``a,b,c`` (``ridge.alphas=0.1,10``)."""
+    from causalcast.training.plan import parse_set_value
+
     groups: dict[str, dict[str, Any]] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         group, dot, name = key.partition(".")
         if not sep or not dot or not name:
-            fail(f"--set: expected GROUP.NAME=VALUE (GROUP: model, train or a model name), "
-                 f"got {item!r}")
-        value: Any = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        groups.setdefault(group, {})[name] = value
+            fail(f"--set: expected GROUP.NAME=VALUE (GROUP: model, train, augment or a model "
+                 f"name), got {item!r}")
+        groups.setdefault(group, {})[name] = parse_set_value(raw)
     return groups
 
 
@@ -110,16 +108,22 @@ def _model_params(groups: dict[str, dict[str, Any]], names: list[str]) -> dict[s
               for n in names}
     from causalcast.models.base import MODELS
 
-    unknown_groups = set(groups) - {"model", "train", *MODELS}
+    unknown_groups = set(groups) - {"model", "train", "augment", *MODELS}
     if unknown_groups:
-        fail(f"--set: unknown group(s) {sorted(unknown_groups)}; use model, train or a model "
-             f"name ({sorted(MODELS)})")
+        fail(f"--set: unknown group(s) {sorted(unknown_groups)}; use model, train, augment or "
+             f"a model name ({sorted(MODELS)})")
     generic = groups.get("model", {})
     nobody = [k for k in generic if not any(k in f for f in fields.values())]
     if nobody:
         fail(f"--set: no chosen model has the field(s) {nobody}")
-    return {n: {**{k: v for k, v in generic.items() if k in fields[n]}, **groups.get(n, {})}
-            for n in names}
+    out = {n: {**{k: v for k, v in generic.items() if k in fields[n]}, **groups.get(n, {})}
+           for n in names}
+    for n, params in out.items():   # a one-element list field (ridge.alphas=3.5) from a scalar
+        defaults = {f.name: f.default for f in dataclasses.fields(model_class(n).config_cls)}
+        for k, v in params.items():
+            if isinstance(defaults.get(k), tuple) and not isinstance(v, tuple):
+                params[k] = (v,)
+    return out
 
 
 def _resume_hint() -> str:
@@ -137,11 +141,12 @@ def train(
     models: str = typer.Option("lstm,tcn,mamba,ridge", "--models",
                                help="Comma-separated: lstm, tcn, mamba, naive, drift, ridge."),
     horizons: str = typer.Option("1,5,10,30", "--horizons", help="Forecast horizons in bars."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (bundles, "
-                                    "checkpoints, metrics); required without --parallel "
-                                    "(default there: HOME/runs/RUN_ID)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoints; "
-                                                        "finished jobs are skipped."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (job folders "
+                                    "final/<model>/<scope>/fold0 and walk/...); required "
+                                    "without --parallel (default there: HOME/runs/RUN_ID)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue: finished jobs are "
+                                "skipped, interrupted ones continue from their last "
+                                "checkpoint (parallel: with --run-id)."),
     profile: str = typer.Option("quick", "--profile", help="quick or full."),
     lookback: int = typer.Option(60, "--lookback", min=2),
     symbols: str | None = SYMBOLS_OPTION,
@@ -151,15 +156,23 @@ def train(
                                  "default); with --per-symbol: both."),
     fold: str | None = typer.Option(None, "--fold", help="Which folds: 0, 0,2, all, final, "
                                     "all,final (default: 0 = the single split with --folds 1; "
-                                    "parallel with --folds N > 1: all)."),
+                                    "parallel with --folds N > 1: all; lists need --parallel)."),
     folds: int = typer.Option(1, "--folds", min=1, help="1: one temporal split (the final "
                               "fit); > 1: that many walk-forward folds."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override the profile."),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: default)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="torch threads without "
+                                "--parallel (0: default; parallel workers use one each)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu "
+                               "or cuda: where every job's training loop runs."),
+    augment: bool = typer.Option(False, "--augment", help="Training-only augmentation "
+                                 "(jitter and magnitude warping of training windows); tune "
+                                 "it with --set augment.NAME=VALUE."),
     overrides: list[str] | None = typer.Option(None, "--set", help="model.NAME=VALUE (every "
                                                "model with that field), lstm.NAME=VALUE (one "
-                                               "model) or train.NAME=VALUE; repeatable."),
+                                               "model), train.NAME=VALUE or augment.NAME=VALUE;"
+                                               " lists as a,b,c; repeatable. `causalcast "
+                                               "tune` prints its result in this spelling."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-epoch / per-job progress."),
     parallel: bool = typer.Option(False, "--parallel", help="Train the jobs in parallel into "
                                   "the registry (process pool unless --backend ray)."),
@@ -179,112 +192,115 @@ def train(
                                   "audit (promotion will refuse the run's models)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Train forecasting models; Ctrl+C or SIGTERM checkpoints and says how to resume."""
-    from causalcast.training.data import resolve_source
-    from causalcast.training.job import PROFILES, JobSpec, run_job
+    """Train forecasting models; Ctrl+C or SIGTERM checkpoints and says how to resume.
+
+    One executor behind both modes: without --parallel the jobs run one after another in
+    this process into --out; with it they run on a process pool or Ray into the registry."""
+    from causalcast.training.backends import BackendError
+    from causalcast.training.plan import PlanError
+    from causalcast.training.profiles import PROFILES
+    from causalcast.training.runner import Executor, RunnerError
 
     if profile not in PROFILES:
         fail(f"--profile: choose from {list(PROFILES)}, got {profile!r}")
     if ray_address and backend is None:
         backend = "ray"
-    if parallel or any(v is not None for v in (workers, backend, home, run_id, ray_address)):
-        _train_parallel(data, synthetic, models, horizons, out, profile, lookback, symbols,
-                        per_symbol, global_, fold, folds, epochs, seed, overrides, quiet,
-                        workers, backend or "pool", ray_address, home or Path(".causalcast"),
-                        run_id, resume, not no_audit, as_json)
-        return
-    if out is None:
+    registry_run = parallel or any(v is not None for v in (workers, backend, home, run_id,
+                                                            ray_address))
+    if not registry_run and out is None:
         fail("--out: required for sequential training (or use --parallel / --home to train "
              "into the registry)")
+    if registry_run and resume and run_id is None:
+        fail("--resume: in parallel mode a run resumes by its id: --run-id RUN_ID (printed "
+             "when the run started, and in `causalcast registry list`)")
+    if not registry_run:   # one job folder per (scope, model): one fold number at a time
+        try:
+            fold_index = int(fold) if fold is not None else 0
+        except ValueError:
+            fail(f"--fold: sequential training takes one fold number, got {fold!r} (lists, "
+                 f"'all' and 'final' need --parallel)")
+        if fold_index < 0:
+            fail(f"--fold: expected >= 0, got {fold_index}")
+        fold = str(fold_index)
+    spec = None
+    if data is not None or synthetic is not None or not registry_run or run_id is None:
+        with clear_errors():
+            spec = _run_spec(data, synthetic, seed, models, overrides, epochs, augment,
+                             symbols, per_symbol, global_, fold, folds, horizons, lookback,
+                             profile)
     try:
-        fold_index = int(fold) if fold is not None else 0
-    except ValueError:
-        fail(f"--fold: sequential training takes one fold number, got {fold!r} (lists, "
-             f"'all' and 'final' need --parallel)")
-    if fold_index < 0:
-        fail(f"--fold: expected >= 0, got {fold_index}")
+        executor = Executor("inline" if not registry_run else backend or "pool", workers,
+                            ray_address=ray_address, device=device,
+                            threads=None if registry_run else threads,
+                            verbose=not quiet and not registry_run,
+                            progress=not quiet and registry_run)
+        if registry_run:
+            summary = executor.run(spec, home=home or Path(".causalcast"), run_id=run_id,
+                                   out=out, audit=not no_audit)
+        else:
+            summary = executor.run(spec, out=out, resume=resume, resume_hint=_resume_hint())
+    except (PlanError, RunnerError, BackendError) as exc:
+        fail(str(exc))
+    if registry_run:
+        _show_registry_run(summary, as_json)
+    else:
+        _show_folder_run(summary, out, as_json)
+
+
+def _run_spec(data: str | None, synthetic: str | None, seed: int, models: str,
+              overrides: list[str] | None, epochs: int | None, augment: bool,
+              symbols: str | None, per_symbol: bool, global_: bool, fold: str | None,
+              folds: int, horizons: str, lookback: int, profile: str) -> Any:
+    """The `RunSpec` the command line describes (both modes read it the same way)."""
+    from causalcast.training.plan import RunSpec, parse_folds
+
     source, names, groups, train_params = _job_inputs(data, synthetic, seed, models,
                                                       overrides, epochs)
-    with clear_errors():
-        model_params = _model_params(groups, names)
-        wanted = [s.strip() for s in symbols.split(",")] if symbols else None
-        frames, _ = resolve_source(source, wanted)
-    scopes: list[tuple[str, ...] | None] = []
-    if global_ or not per_symbol:
-        scopes.append(tuple(wanted) if wanted else None)
-    if per_symbol:
-        scopes += [(s,) for s in frames]
-    results = []
-    for scope in scopes:
-        for name in names:
-            spec = JobSpec(model=name, data=source, out_dir=str(out), symbols=scope,
-                           fold=fold_index, n_folds=folds, horizons=parse_horizons(horizons),
-                           lookback=lookback, seed=seed, profile=profile, threads=threads,
-                           resume=resume, model_params=model_params[name],
-                           train_params=train_params,
-                           verbose=not quiet, resume_hint=_resume_hint())
-            result = run_job(spec)
-            results.append(result)
-            if result.status == "interrupted":
-                err_console.print(f"[bold yellow]interrupted[/]: {result.error}",
-                                  highlight=False)
-                if as_json:
-                    print_json([r.to_dict() for r in results])
-                raise typer.Exit(143 if "SIGTERM" in (result.error or "") else 130)
-            if result.status == "failed":
-                err_console.print(f"[bold red]failed[/] {name}/{result.scope}: {result.error}",
-                                  highlight=False)
+    model_params = {k: v for k, v in _model_params(groups, names).items() if v}
+    scopes = (["global"] if global_ or not per_symbol else []) + (
+        ["per-symbol"] if per_symbol else [])
+    augment_params = {**({"enabled": True} if augment else {}), **groups.get("augment", {})}
+    return RunSpec(data=source, models=tuple(names),
+                   symbols=tuple(s.strip() for s in symbols.split(",") if s.strip())
+                   if symbols else None,
+                   scopes=tuple(scopes), folds=parse_folds(fold, folds), n_folds=folds,
+                   horizons=parse_horizons(horizons), lookback=lookback, seed=seed,
+                   profile=profile, model_params=model_params, train_params=train_params,
+                   augment=augment_params)
+
+
+def _show_folder_run(summary: Any, out: Path | None, as_json: bool) -> None:
+    """Sequential output: one `JobResult` per job (JSON) or a table; exit 130/143 when
+    interrupted (the message says how to resume), 1 when a job failed."""
+    results = summary.results
+    for r in results:
+        if r["status"] == "interrupted":
+            err_console.print(f"[bold yellow]interrupted[/]: {r['error']}", highlight=False)
+        elif r["status"] == "failed":
+            err_console.print(f"[bold red]failed[/] {r['model']}/{r['scope']}: {r['error']}",
+                              highlight=False)
     if as_json:
-        print_json([r.to_dict() for r in results])
-    else:
+        print_json(results)
+    elif summary.status != "interrupted":
         rows = []
         for r in results:
-            m, t = r.metrics, r.train
-            rows.append((r.model, r.scope, r.status, t.get("epochs", "-"),
+            m, t = r["metrics"], r["train"]
+            rows.append((r["model"], r["scope"], r["status"], t.get("epochs", "-"),
                          _fmt(m.get("dir_acc")), _fmt(m.get("ceiling")),
-                         _fmt(m.get("binom_p"), ".2g"), f"{r.seconds:.1f}"))
-        console.print(table(f"Trained into {out}/<model>/<scope>/fold{fold_index} (test range, "
-                            "first horizon)", ["model", "scope", "status", "epochs",
-                                               "dir acc", "ceiling", "p>0.5", "s"], rows))
-    if any(r.status != "ok" for r in results):
+                         _fmt(m.get("binom_p"), ".2g"), f"{r['seconds']:.1f}"))
+        console.print(table(f"Trained into {out}/<final|walk>/<model>/<scope>/fold<k> (test "
+                            "range, first horizon)", ["model", "scope", "status", "epochs",
+                                                      "dir acc", "ceiling", "p>0.5", "s"],
+                            rows))
+    if summary.status == "interrupted":
+        errors = " ".join(r.get("error") or "" for r in results)
+        raise typer.Exit(143 if "SIGTERM" in errors else 130)
+    if any(r["status"] != "ok" for r in results) or summary.status != "done":
         raise typer.Exit(1)
 
 
-def _train_parallel(data: str | None, synthetic: str | None, models: str, horizons: str,
-                    out: Path | None, profile: str, lookback: int, symbols: str | None,
-                    per_symbol: bool, global_: bool, fold: str | None, folds: int,
-                    epochs: int | None, seed: int, overrides: list[str] | None, quiet: bool,
-                    workers: int | None, backend: str, ray_address: str | None, home: Path,
-                    run_id: str | None, resume: bool, audit: bool, as_json: bool) -> None:
-    """`causalcast train --parallel ...`: one registry run via `train_run`."""
-    from causalcast.training.backends import BackendError
-    from causalcast.training.plan import PlanError, RunSpec, parse_folds
-    from causalcast.training.runner import RunnerError, train_run
-
-    if resume and run_id is None:
-        fail("--resume: in parallel mode a run resumes by its id: --run-id RUN_ID (printed "
-             "when the run started, and in `causalcast registry list`)")
-    spec = None
-    if data is not None or synthetic is not None or run_id is None:
-        source, names, groups, train_params = _job_inputs(data, synthetic, seed, models,
-                                                          overrides, epochs)
-        with clear_errors():
-            model_params = {k: v for k, v in _model_params(groups, names).items() if v}
-            scopes = (["global"] if global_ or not per_symbol else []) + (
-                ["per-symbol"] if per_symbol else [])
-            spec = RunSpec(data=source, models=tuple(names),
-                           symbols=tuple(s.strip() for s in symbols.split(",") if s.strip())
-                           if symbols else None,
-                           scopes=tuple(scopes), folds=parse_folds(fold, folds),
-                           n_folds=folds, horizons=parse_horizons(horizons),
-                           lookback=lookback, seed=seed, profile=profile,
-                           model_params=model_params, train_params=train_params)
-    try:
-        summary = train_run(spec, home=home, run_id=run_id, backend=backend, workers=workers,
-                            ray_address=ray_address, out=out, audit=audit,
-                            progress=not quiet)
-    except (PlanError, RunnerError, BackendError) as exc:
-        fail(str(exc))
+def _show_registry_run(summary: Any, as_json: bool) -> None:
+    """Parallel output: the run summary (JSON) or a table of its jobs."""
     if as_json:
         print_json(summary.to_dict())
     else:
@@ -328,8 +344,8 @@ def predict(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Forecast every horizon from each symbol's latest bar with trained bundles."""
+    from causalcast.data.resolve import resolve_source
     from causalcast.models.bundle import TrainedModel
-    from causalcast.training.data import resolve_source
     from causalcast.weights import WeightsError
 
     source = data_source(data, synthetic, seed)

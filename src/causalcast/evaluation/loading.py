@@ -1,7 +1,7 @@
 """Read a set of prediction files (the training -> evaluation contract) into one table per model.
 
 Evaluation never loads a model: it reads the ``predictions.parquet`` files that jobs write
-(`causalcast.training.predictions`), wherever a runner put them. A set is given as files or
+(`causalcast.evaluation.predictions`), wherever a runner put them. A set is given as files or
 folders (folders are searched for ``**/predictions.parquet``). The fold of a file comes from
 the ``result.json`` beside it, else from a ``fold<k>`` folder in its path, else 0.
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from causalcast.evaluation._validate import EvaluationInputError
-from causalcast.training.predictions import FILE, load_predictions
+from causalcast.evaluation.predictions import FILE, load_predictions
 
 KEY = ["fold", "symbol", "date", "split"]
 _FOLD = re.compile(r"^fold(\d+)$")

@@ -7,8 +7,9 @@ refuses a model the tests do not support:
 * ``significance`` (gate ``significant_vs_naive``): the one-sided p-values of the
   Diebold-Mariano test against the naive forecast and of the date-clustered direction test,
   on the pooled walk-forward test rows (out of sample for every fold);
-* ``baseline_comparison`` (gate ``beats_naive_baseline``): validation MSE against the naive
-  forecast's on the same validation rows;
+* ``baseline_comparison`` (gate ``beats_naive_baseline``): `scores.beats_naive_record`, the
+  one definition of "beats naive" (validation MSE against the naive forecast's on the same
+  validation rows, first horizon; docs/evaluation.md);
 * ``grade`` (opt-in gate ``grade_shown``) and ``leakage_audit`` (gate ``leakage_audit``).
 """
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from causalcast.evaluation._validate import EvaluationInputError
+from causalcast.evaluation.scores import beats_naive_record
 
 
 def promotion_metrics(result: dict[str, Any], model: str) -> dict[str, Any]:
     """Metrics to register with `model`'s version (merge them into its metrics dict)."""
-    from causalcast.registry.gates import baseline_comparison, significance_record
+    from causalcast.registry.gates import significance_record
 
     models = result.get("models", {})
     if model not in models:
@@ -47,8 +49,7 @@ def promotion_metrics(result: dict[str, Any], model: str) -> dict[str, Any]:
     if result["audit"]["status"] != "not run":   # else the gate reads the run's audit
         out["leakage_audit"] = {"passed": bool(result["audit"]["passed"]),
                                 "status": result["audit"]["status"]}
-    val = m.get("validation")
-    if val:
-        out["baseline_comparison"] = baseline_comparison(
-            f"val_mse_h{val['h']}", val["mse"], val["naive_mse"], lower_is_better=True)
+    comparison = beats_naive_record(m.get("validation"))
+    if comparison is not None:
+        out["baseline_comparison"] = comparison
     return out

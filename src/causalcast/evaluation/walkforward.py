@@ -20,7 +20,7 @@ and reports, as one JSON-ready dict:
 The naive forecast is a log return of exactly zero, so its loss ``y^2`` is known for every
 row without a naive prediction file; a run's ``naive`` model is still evaluated as a model.
 A forecast within `TIE` of its scale from zero counts as zero (not "up", and flat in the
-backtest), as in `training.job.evaluate_test`: the zero-return baseline's float32 rounding
+backtest), as in `scores.job_scores`: the zero-return baseline's float32 rounding
 must not decide its direction.
 
 Why the panel tests: symbols of one market move together, so pooled rows are not independent
@@ -46,9 +46,9 @@ from causalcast.evaluation.loading import ModelPredictions, load_prediction_set
 from causalcast.evaluation.metrics import central_interval, directional_accuracy, forecast_metrics
 from causalcast.evaluation.panel import panel_diebold_mariano, panel_direction_test
 from causalcast.evaluation.portfolio import trade_forecasts
+from causalcast.evaluation.scores import TIE, called, validation_vs_naive
 from causalcast.evaluation.significance import pesaran_timmermann
 
-TIE = 1e-6
 MIN_FOLDS = 5
 EXCERPT_BARS = 150
 BASELINES = ens.BASELINES
@@ -77,11 +77,6 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, pd.Timestamp | datetime):
         return obj.isoformat()
     return obj
-
-
-def called(mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The forecast with values within `TIE` scales of zero set to exactly zero."""
-    return np.where(np.abs(mean) <= TIE * scale, 0.0, mean)
 
 
 def _audit_flag(audit_passed: Any) -> tuple[bool, str]:
@@ -249,14 +244,8 @@ def pairwise_tests(models: Mapping[str, ModelPredictions], alpha: float = 0.05) 
 
 def _validation_block(pred: ModelPredictions, h: int) -> dict | None:
     """Validation MSE of the model and of the naive forecast on the same rows: what the
-    registry's ``beats_naive_baseline`` gate compares."""
-    val = pred.split("val")
-    if val.empty:
-        return None
-    y = val[f"y_{h}"].to_numpy(dtype=float)
-    f = called(val[f"mean_{h}"].to_numpy(dtype=float), val[f"scale_{h}"].to_numpy(dtype=float))
-    return {"h": h, "n": len(val), "mse": float(np.mean((y - f) ** 2)),
-            "naive_mse": float(np.mean(y**2))}
+    registry's ``beats_naive_baseline`` gate compares (`scores.validation_vs_naive`)."""
+    return validation_vs_naive(pred.table, h)
 
 
 def _validation_mse(pred: ModelPredictions, h: int) -> float | None:

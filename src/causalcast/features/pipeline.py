@@ -16,7 +16,7 @@ import pandas as pd
 from causalcast.config import FeatureConfig, SplitConfig
 from causalcast.features.indicators import WARMUP, build_features
 from causalcast.features.targets import make_targets, target_columns
-from causalcast.splits import Fold, SplitError, temporal_split, walk_forward
+from causalcast.splits import Fold, SplitError
 
 
 @dataclass
@@ -83,19 +83,6 @@ def common_calendar(prepared: list[PreparedSymbol]) -> pd.DatetimeIndex:
     for d in dates[1:]:
         calendar = calendar.union(d)
     return calendar
-
-
-def make_folds(calendar: pd.DatetimeIndex, cfg: FeatureConfig, split: SplitConfig,
-               walk: bool = True) -> list[Fold]:
-    """Folds over calendar positions: walk-forward (`split.n_folds`) or one temporal split."""
-    if walk:
-        return walk_forward(0, len(calendar), max_horizon=cfg.max_horizon,
-                            n_folds=split.n_folds, mode=split.mode, purge=split.purge,
-                            embargo=split.embargo, test_fraction=split.test_fraction * 2,
-                            val_fraction=split.val_fraction)
-    return [temporal_split(0, len(calendar), max_horizon=cfg.max_horizon,
-                           val_fraction=split.val_fraction, test_fraction=split.test_fraction,
-                           purge=split.purge, embargo=split.embargo)]
 
 
 def align_fold(fold: Fold, calendar: pd.DatetimeIndex, symbol: PreparedSymbol) -> Fold:

@@ -126,6 +126,17 @@ class StageEvent:
 
 
 @dataclass(frozen=True)
+class EvaluationRecord:
+    """An evaluation attached to a version (`Registry.attach_evaluation`)."""
+
+    evaluation_id: int
+    version_id: int
+    evaluation: dict[str, Any]
+    created_at: str
+    by: str
+
+
+@dataclass(frozen=True)
 class GateResult:
     gate: str
     passed: bool
@@ -233,6 +244,11 @@ class MetadataStore(Protocol):
                   gates: list[dict[str, Any]]) -> ModelVersion: ...
     def rollback(self, name: str, by: str, reason: str) -> ModelVersion: ...
     def stage_history(self, name: str | None = None) -> list[StageEvent]: ...
+
+    # evaluations attached to versions (append-only; the latest one counts)
+    def attach_evaluation(self, version_id: int, evaluation: dict[str, Any],
+                          by: str) -> EvaluationRecord: ...
+    def latest_evaluation(self, version_id: int) -> EvaluationRecord | None: ...
 
     # maintenance
     def artifact_references(self) -> list[tuple[int, str, str, int]]: ...

@@ -6,10 +6,12 @@ same name) and returns ``(passed, detail)``. Gates live in one registry dict, `G
 with `register_gate` and, when ``default=True``, apply to every promotion to production without
 touching the registry code. A gate that raises counts as failed: a crashing check never promotes.
 
-Built-in gates read what the training/evaluation code recorded:
+Built-in gates read what the evaluation recorded: the evaluation attached to the version
+(`Registry.attach_evaluation`, ``GateContext.evaluation``) and, for a key it does not hold,
+the version's own metrics (`GateContext.recorded`):
 
-* ``leakage_audit``: ``metrics["leakage_audit"]`` of the version, else the audit recorded for
-  its run (`Registry.record_audit`); either a bool or a mapping with ``"passed"``.
+* ``leakage_audit``: ``["leakage_audit"]`` of the evaluation or the version, else the audit
+  recorded for its run (`Registry.record_audit`); either a bool or a mapping with ``"passed"``.
 * ``beats_naive_baseline``: ``metrics["baseline_comparison"]``, one or a list of records built by
   `baseline_comparison`, all on the validation split; the model must be strictly better than
   the baseline in every one.
@@ -42,6 +44,19 @@ class GateContext:
     version: ModelVersion
     run: RunRecord | None
     production: ModelVersion | None
+    evaluation: Mapping[str, Any] | None = None    # latest attached evaluation, if any
+
+    def recorded(self, key: str) -> Any:
+        """``key`` from the attached evaluation, else from the version's metrics."""
+        if self.evaluation is not None and key in self.evaluation:
+            return self.evaluation[key]
+        return self.version.metrics.get(key)
+
+    def where(self, key: str) -> str:
+        """Where `recorded(key)` came from, for gate messages."""
+        if self.evaluation is not None and key in self.evaluation:
+            return "the attached evaluation"
+        return "version metrics"
 
 
 GateFn = Callable[[GateContext], tuple[bool, str]]
@@ -114,7 +129,7 @@ def _audit_passed(record: Any) -> bool | None:
 
 @register_gate("leakage_audit", description="a recorded leakage audit passed")
 def leakage_audit_gate(ctx: GateContext) -> tuple[bool, str]:
-    sources = [("version metrics", ctx.version.metrics.get("leakage_audit"))]
+    sources = [(ctx.where("leakage_audit"), ctx.recorded("leakage_audit"))]
     if ctx.run is not None:
         sources.append((f"run {ctx.run.run_id}", ctx.run.audit))
     for where, record in sources:
@@ -134,7 +149,7 @@ def leakage_audit_gate(ctx: GateContext) -> tuple[bool, str]:
 @register_gate("beats_naive_baseline",
                description="better than the naive baseline on validation")
 def beats_naive_baseline_gate(ctx: GateContext) -> tuple[bool, str]:
-    recorded = ctx.version.metrics.get("baseline_comparison")
+    recorded = ctx.recorded("baseline_comparison")
     if recorded is None:
         return False, "no baseline comparison in metrics['baseline_comparison']"
     records = recorded if isinstance(recorded, list) else [recorded]
@@ -176,7 +191,7 @@ def significance_record(p_values: Mapping[str, float | None], *, split: str = "w
 @register_gate("significant_vs_naive",
                description="tests against the naive baseline reject at 5 % out of sample")
 def significant_vs_naive_gate(ctx: GateContext) -> tuple[bool, str]:
-    rec = ctx.version.metrics.get("significance")
+    rec = ctx.recorded("significance")
     if rec is None:
         return False, ("no significance record in metrics['significance'] (build it with "
                        "causalcast.evaluation.promotion_metrics)")
@@ -202,7 +217,7 @@ def significant_vs_naive_gate(ctx: GateContext) -> tuple[bool, str]:
 @register_gate("grade_shown", default=False,
                description="the honest grade shown is above F")
 def grade_shown_gate(ctx: GateContext) -> tuple[bool, str]:
-    grade = ctx.version.metrics.get("grade")
+    grade = ctx.recorded("grade")
     if not isinstance(grade, Mapping) or "shown" not in grade:
         return False, "no honest grade in metrics['grade']"
     shown, computed = grade.get("shown"), grade.get("computed")

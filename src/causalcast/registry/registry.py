@@ -34,6 +34,7 @@ from filelock import FileLock
 from causalcast.registry.artifacts import FileArtifactStore
 from causalcast.registry.base import (
     ArtifactStore,
+    EvaluationRecord,
     GateRefused,
     GateResult,
     JobKey,
@@ -294,12 +295,34 @@ class Registry:
         return parse(self.load_artifact(version), sha256=version.artifact_sha256,
                      source=f"version {version.ref}")
 
+    # ------------------------------------------------------------------ evaluations
+    def attach_evaluation(self, version_ref: str | int, evaluation: dict[str, Any],
+                          by: str | None = None) -> EvaluationRecord:
+        """Attach an evaluation (e.g. `causalcast.evaluation.promotion_metrics`) to an existing
+        version. Versions stay immutable: the evaluation is its own record, appended; the
+        latest one is what `evaluation` returns and what the promotion gates read."""
+        if not isinstance(evaluation, dict) or not evaluation:
+            raise RegistryError("evaluation: expected a non-empty dict")
+        canonical_json(evaluation, "evaluation")  # refuse bad input before anything is written
+        version = self.get_version(version_ref)
+        return self.meta.attach_evaluation(version.version_id, evaluation,
+                                           by or default_user())
+
+    def evaluation(self, version_ref: str | int) -> dict[str, Any] | None:
+        """The latest evaluation attached to the version, or None."""
+        record = self.meta.latest_evaluation(self.get_version(version_ref).version_id)
+        return None if record is None else record.evaluation
+
     # ------------------------------------------------------------------ stages
     def check_gates(self, ref: str | int, gates: Sequence[str] | None = None
                     ) -> list[GateResult]:
+        """Run the gates on the version's recorded metrics, overlaid by its attached
+        evaluation (where both hold a record, the evaluation's wins)."""
         version = self.get_version(ref)
         run = self.meta.get_run(version.run_id) if version.run_id else None
-        return run_gates(GateContext(version, run, self.production(version.name)), gates)
+        attached = self.meta.latest_evaluation(version.version_id)
+        return run_gates(GateContext(version, run, self.production(version.name),
+                                     None if attached is None else attached.evaluation), gates)
 
     def promote(self, ref: str | int, *, stage: str = "production", by: str | None = None,
                 reason: str = "", gates: Sequence[str] | None = None) -> Promotion:

@@ -84,6 +84,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             replaced_version_id INTEGER REFERENCES model_versions(version_id))""",
         "CREATE INDEX history_by_name ON stage_history(name, event_id)",
     ]),
+    # An evaluation (walk-forward metrics, significance, baseline comparison, grade) attached
+    # to an existing, immutable version, so nothing is registered twice to carry its scores.
+    # Append-only: a re-evaluation adds a row; the latest one is the version's evaluation.
+    (2, "evaluations attached to versions", [
+        """CREATE TABLE version_evaluations (
+            evaluation_id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES model_versions(version_id),
+            evaluation_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            by TEXT NOT NULL)""",
+        "CREATE INDEX evaluations_by_version ON version_evaluations(version_id, evaluation_id)",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

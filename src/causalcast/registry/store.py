@@ -31,6 +31,7 @@ from causalcast.registry.base import (
     JOB_STATUSES,
     RUN_STATUSES,
     STAGES,
+    EvaluationRecord,
     JobKey,
     JobRecord,
     ModelVersion,
@@ -50,6 +51,7 @@ _JSON_COLUMNS = {
                        "split_config_json", "code_version_json", "lineage_json"),
     "epoch_metrics": ("metrics_json",),
     "stage_history": ("gates_json",),
+    "version_evaluations": ("evaluation_json",),
 }
 
 
@@ -536,6 +538,33 @@ class SQLiteStore:
                            to_stage=r["to_stage"], action=r["action"], by=r["by"], at=r["at"],
                            reason=r["reason"], gates=json.loads(r["gates_json"]),
                            replaced_version_id=r["replaced_version_id"]) for r in rows]
+
+    # ------------------------------------------------------------------ evaluations
+    def _evaluation_from_row(self, row: sqlite3.Row) -> EvaluationRecord:
+        return EvaluationRecord(evaluation_id=row["evaluation_id"],
+                                version_id=row["version_id"],
+                                evaluation=_loads(row["evaluation_json"]),
+                                created_at=row["created_at"], by=row["by"])
+
+    def attach_evaluation(self, version_id: int, evaluation: dict[str, Any],
+                          by: str) -> EvaluationRecord:
+        """Append an evaluation to an existing version (the version row is not touched)."""
+        text = canonical_json(evaluation, "evaluation")
+        now = utc_now()
+        with self._tx() as db:
+            self._version_by_id(db, version_id)   # NotFoundError before anything is written
+            cur = db.execute("INSERT INTO version_evaluations (version_id, evaluation_json, "
+                             "created_at, by) VALUES (?, ?, ?, ?)",
+                             (version_id, text, now, by))
+            row = db.execute("SELECT * FROM version_evaluations WHERE evaluation_id = ?",
+                             (cur.lastrowid,)).fetchone()
+            return self._evaluation_from_row(row)
+
+    def latest_evaluation(self, version_id: int) -> EvaluationRecord | None:
+        row = self._conn.execute("SELECT * FROM version_evaluations WHERE version_id = ? "
+                                 "ORDER BY evaluation_id DESC LIMIT 1",
+                                 (version_id,)).fetchone()
+        return None if row is None else self._evaluation_from_row(row)
 
     # ------------------------------------------------------------------ maintenance
     def artifact_references(self) -> list[tuple[int, str, str, int]]:

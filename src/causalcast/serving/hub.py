@@ -83,7 +83,7 @@ def _bars_per_year(index: pd.DatetimeIndex) -> float:
 
 
 def _load_frames(source: str, symbols: Sequence[str]) -> dict[str, pd.DataFrame]:
-    from causalcast.training.data import resolve_source
+    from causalcast.data.resolve import resolve_source
 
     frames, _ = resolve_source(source, list(symbols))
     return frames

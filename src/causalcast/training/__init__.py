@@ -1,5 +1,7 @@
-"""Training: the loop (trainer.py), checkpoints (checkpoint.py), fold data (data.py) and the
-self-contained job function `run_job` (job.py) that runners map over workers."""
+"""Training: the loop (trainer.py), checkpoints (checkpoint.py), fold data (data.py), the
+self-contained job function `run_job` (job.py, the one function that starts a job), the run
+description `RunSpec` (plan.py), every profile (profiles.py) and the one executor behind every
+entry point, `runner.Executor` (inline, process pool or Ray backends)."""
 
 from causalcast.training.job import PROFILES, JobResult, JobSpec, run_job
 from causalcast.training.trainer import (

@@ -1,11 +1,15 @@
-"""Where jobs execute: a local process pool (default) or Ray (extra ``[ray]``).
+"""Where jobs execute: in this process (``inline``), a local process pool (default) or Ray
+(extra ``[ray]``).
 
-Both expose the same four calls the runner needs: `submit(fn, *args)` -> handle,
+All three expose the same four calls the runner needs: `submit(fn, *args)` -> handle,
 `wait(handles, timeout)` -> finished ``(handle, value, error)`` triples, `interrupt()` and
 `close()`, plus `slots` (how many tasks run at once). The runner keeps at most `slots` tasks
 in flight, so "started" in the registry means running, and nothing queues up in Ray's object
 store.
 
+* ``inline``: each job runs in the calling process when it is submitted, one at a time
+  (``causalcast train`` without ``--parallel``, tuning trials); the same jobs, records and
+  folders as the other backends, so sequential training is not a second code path.
 * ``pool``: `concurrent.futures.ProcessPoolExecutor` with a forkserver context (spawn where
   there is none): workers start from a clean interpreter rather than a fork of a parent that
   may hold threads or open SQLite connections. One torch thread per worker, ``OMP_NUM_THREADS``
@@ -31,7 +35,7 @@ from typing import Any, Protocol
 
 from causalcast.training.worker import init_worker
 
-BACKENDS = ("pool", "ray")
+BACKENDS = ("inline", "pool", "ray")
 
 
 class BackendError(RuntimeError):
@@ -90,6 +94,41 @@ def _context() -> mp.context.BaseContext:
         ctx.set_forkserver_preload([])
         return ctx
     return mp.get_context("spawn")
+
+
+class InlineBackend:
+    """Runs each task at `submit`, in this process: one slot, nothing to restart."""
+
+    name = "inline"
+    slots = 1
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[Any, BaseException | None]] = {}
+        self._next = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> int:
+        handle, self._next = self._next, self._next + 1
+        try:
+            self._done[handle] = (fn(*args), None)
+        except Exception as exc:   # as a pool reports a task's exception: on its handle
+            self._done[handle] = (None, exc)
+        return handle
+
+    def wait(self, handles: Iterable[int], timeout: float
+             ) -> list[tuple[int, Any, BaseException | None]]:
+        return [(h, *self._done.pop(h)) for h in list(handles) if h in self._done]
+
+    def lost_worker(self, error: BaseException) -> bool:
+        return False
+
+    def restart(self) -> None:
+        pass
+
+    def interrupt(self) -> None:
+        pass  # the running job is in this process: the trainer's own guard saw the signal
+
+    def close(self, cancel: bool = False) -> None:
+        self._done.clear()
 
 
 class PoolBackend:
@@ -206,6 +245,13 @@ class RayBackend:
 
 
 def make_backend(name: str, workers: int | None = None, address: str | None = None) -> Backend:
+    if name == "inline":
+        if address:
+            raise BackendError("--ray-address: only with --backend ray")
+        if workers not in (None, 1):
+            raise BackendError(f"workers: the inline backend runs one job at a time, got "
+                               f"{workers} (use --parallel / --backend pool)")
+        return InlineBackend()
     if name == "pool":
         if address:
             raise BackendError("--ray-address: only with --backend ray")

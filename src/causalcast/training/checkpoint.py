@@ -115,6 +115,9 @@ def save_checkpoint(folder: str | Path, *, model: nn.Module, optimizer: torch.op
     opt_tensors, opt_meta = _optimizer_parts(optimizer)
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
+    # Files hold CPU tensors whatever device trained: a checkpoint written on a GPU resumes on
+    # a CPU (restore copies them into the model's and optimizer's own device).
+    tensors = {k: v if v.device.type == "cpu" else v.detach().cpu() for k, v in tensors.items()}
     config = {
         "kind": KIND, "version": VERSION, "run_key": run_key, "state": state.to_dict(),
         "optimizer": opt_meta, "scheduler": scheduler.state_dict() if scheduler else None,

@@ -1,15 +1,17 @@
 """One training job: (data, symbols, model, fold) -> a saved bundle, metrics and a result.
 
-`run_job(spec)` is what the parallel runner maps over a process pool or Ray: `JobSpec` is a
-small picklable dataclass, the job loads its own data from the spec's data string, sets
-``torch.set_num_threads(spec.threads)``, seeds everything from ``spec.seed`` and never
-raises for a failed fit — the failure is returned (and written to ``result.json``) with its
-traceback, so one bad (symbol, model) never stops the others.
+`run_job(spec)` is the one function that starts training a job: every backend of
+`runner.Executor` (inline, process pool, Ray) runs it through `worker.execute_job`, whatever
+the entry point. `JobSpec` is a small picklable dataclass; the job loads its own data from
+the spec's data string, sets ``torch.set_num_threads(spec.threads)``, seeds everything from
+``spec.seed`` and never raises for a failed fit — the failure is returned (and written to
+``result.json``) with its traceback, so one bad (symbol, model) never stops the others.
 
 A spec with one symbol trains a per-symbol model; with several (or ``symbols=None``: all of
-the source), one global model across them. Output folder:
-``out_dir/<model>/<SYMBOL or "global">/fold<k>/`` holding ``checkpoints/``,
-``metrics.jsonl``, ``model.safetensors`` + ``model.json`` (the bundle) and ``result.json``.
+the source), one global model across them. Output folder (`plan.plan_run` sets ``out_dir``
+to ``<out>/final`` or ``<out>/walk``): ``out_dir/<model>/<SYMBOL or "global">/fold<k>/``
+holding ``checkpoints/``, ``metrics.jsonl``, ``model.safetensors`` + ``model.json`` (the
+bundle), ``predictions.parquet`` and ``result.json``.
 """
 
 from __future__ import annotations
@@ -27,40 +29,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
-from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
+from causalcast.config import DEFAULT_HORIZONS, AugmentConfig, FeatureConfig, SplitConfig
+from causalcast.data.resolve import resolve_source
+from causalcast.evaluation.scores import job_scores
 from causalcast.io import atomic_write_json
 from causalcast.models.base import build_model, model_to_dict
 from causalcast.models.bundle import TrainedModel
-from causalcast.models.forecast import ForecastBatch
-from causalcast.models.heads import negative_log_likelihood
-from causalcast.training.data import TrainingData, build_training_data, resolve_source
+from causalcast.training.data import TrainingData, build_training_data
+from causalcast.training.device import resolve_device
 from causalcast.training.predictions import FILE as PREDICTIONS_FILE
 from causalcast.training.predictions import job_predictions, save_predictions
+from causalcast.training.profiles import PROFILES, check_profile
 from causalcast.training.progress import ConsoleReporter, Reporter, SilentReporter
-from causalcast.training.trainer import TrainConfig, Trainer, TrainHooks, TrainingInterrupted
+from causalcast.training.trainer import (
+    TrainConfig,
+    Trainer,
+    TrainHooks,
+    TrainingInterrupted,
+)
 
-#: Model sizes and training budgets. quick: small models, <= 20 epochs (CI, `make run`,
-#: benchmarks); full: wider models, longer patience.
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {
-        "train": {"epochs": 20, "patience": 4, "batch_size": 256, "lr": 2e-3},
-        "models": {"lstm": {"hidden": 32, "layers": 1},
-                   "tcn": {"channels": 32, "blocks": 4, "kernel_size": 3},
-                   "mamba": {"d_model": 16, "n_layers": 1, "d_state": 8, "expand": 2}},
-    },
-    "full": {
-        "train": {"epochs": 100, "patience": 10, "batch_size": 256, "lr": 1e-3},
-        "models": {"lstm": {"hidden": 64, "layers": 2, "dropout": 0.1},
-                   "tcn": {"channels": 64, "blocks": 5, "kernel_size": 3, "dropout": 0.1},
-                   "mamba": {"d_model": 64, "n_layers": 2, "d_state": 16, "expand": 2,
-                             "dropout": 0.1}},
-    },
-}
 RESULT = "result.json"
-OPTIONAL_FIELDS = ("decorrelate", "until")
-TIE = 1e-6
+OPTIONAL_FIELDS = ("decorrelate", "until", "augment")
+#: Where and how fast a job runs, not what it learns: left out of `JobSpec.identity()`.
+PLACEMENT_FIELDS = ("out_dir", "threads", "resume", "verbose", "resume_hint", "device")
 BUNDLE = "model"
 
 
@@ -88,10 +80,11 @@ class JobSpec:
     # existing jobs do not change):
     decorrelate: float | None = None            # redundancy filter |corr| threshold
     until: str | None = None                    # use only bars dated <= this (tuning)
+    augment: dict[str, Any] | None = None       # AugmentConfig fields; None: no augmentation
+    device: str = "auto"                        # auto | cpu | cuda[:N] (device.resolve_device)
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile: choose from {list(PROFILES)}, got {self.profile!r}")
+        check_profile(self.profile)
         if self.symbols is not None:
             self.symbols = tuple(self.symbols)
         self.horizons = tuple(int(h) for h in self.horizons)
@@ -102,7 +95,7 @@ class JobSpec:
     def identity(self) -> dict[str, Any]:
         """What determines the trained weights (not where or how fast it runs)."""
         d = self.to_dict()
-        for k in ("out_dir", "threads", "resume", "verbose", "resume_hint"):
+        for k in PLACEMENT_FIELDS:
             d.pop(k)
         for k in OPTIONAL_FIELDS:
             if d[k] is None:
@@ -156,50 +149,15 @@ def _run_key(spec: JobSpec, model_cfg: dict, train_cfg: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def evaluate_test(bundle: TrainedModel, data: TrainingData, universe: Any = None,
-                  split: str = "test") -> dict[str, Any]:
-    """Test-range metrics in raw units: directional accuracy per horizon (a forecast within
-    `TIE` scales of zero counts as "not up", so the zero-return baseline is not decided by
-    rounding), share of up moves, MAE, standardised NLL, coverage of
-    the 80 % / 95 % intervals; for h = horizons[0] a one-sided binomial p-value against 0.5
-    and, on synthetic data, the exact Bayes ceiling on these very bars."""
-    rows = data.rows(split)
-    windows = data.x(rows)
-    loc, scale = bundle.raw_params(windows)
-    y = data.windows.targets[rows].astype(np.float64)
-    cfg = bundle.model.config
-    batch = ForecastBatch.from_params(loc, scale, bundle.horizons, cfg.likelihood, cfg.df)
-    nll = float(negative_log_likelihood(
-        torch.from_numpy((loc - data.target_mean) / data.target_std),
-        torch.from_numpy(scale / data.target_std),
-        torch.from_numpy((y - data.target_mean) / data.target_std), cfg.likelihood, cfg.df))
-    called_up = loc > TIE * scale   # a forecast of (numerically) zero is not a call for "up"
-    per_h = {}
-    for j, h in enumerate(bundle.horizons):
-        hit = called_up[:, j] == (y[:, j] > 0)
-        per_h[str(h)] = {
-            "dir_acc": float(hit.mean()), "up_fraction": float((y[:, j] > 0).mean()),
-            "mae": float(np.abs(loc[:, j] - y[:, j]).mean()),
-            "coverage_80": float(((y[:, j] >= batch.lower[0.8][:, j])
-                                  & (y[:, j] <= batch.upper[0.8][:, j])).mean()),
-            "coverage_95": float(((y[:, j] >= batch.lower[0.95][:, j])
-                                  & (y[:, j] <= batch.upper[0.95][:, j])).mean()),
-        }
-    h0 = str(bundle.horizons[0])
-    hits = int((called_up[:, 0] == (y[:, 0] > 0)).sum())
-    out: dict[str, Any] = {"split": split, "n": len(rows), "nll": nll, "horizons": per_h,
-                           "dir_acc": per_h[h0]["dir_acc"],
-                           "binom_p": float(stats.binomtest(hits, len(rows), 0.5,
-                                                            alternative="greater").pvalue)}
-    if universe is not None and bundle.horizons[0] == 1:
-        total, weight = 0.0, 0
-        for sym in data.symbols:
-            pos = data.positions(sym, split)
-            total += universe.ceiling([sym], pos) * len(pos)
-            weight += len(pos)
-        out["ceiling"] = total / weight
-        out["ceiling_ratio"] = out["dir_acc"] / out["ceiling"]
-    return out
+def augment_config(spec: JobSpec) -> AugmentConfig | None:
+    """The job's training-only augmentation (batch jitter and magnitude warping of training
+    windows, seeded by the job's seed unless the spec gives one), or None when off."""
+    if not spec.augment:
+        return None
+    config = AugmentConfig(**{"enabled": True, "seed": spec.seed, **spec.augment})
+    if config.enabled and config.bootstrap_copies:
+        raise ValueError("augment.bootstrap_copies: not used by training (see RunSpec)")
+    return config if config.enabled else None
 
 
 def truncate_frames(frames: dict[str, pd.DataFrame], until: str) -> dict[str, pd.DataFrame]:
@@ -262,8 +220,10 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
         if reporter is None:
             reporter = ConsoleReporter() if spec.verbose else SilentReporter()
         label = f"{spec.model}/{result.scope}/fold{spec.fold}"
+        augment = augment_config(spec)
         trainer = Trainer(model, data, train_cfg, job_dir, run_key=run_key, hooks=hooks,
-                          reporter=reporter, label=label, resume_hint=spec.resume_hint)
+                          reporter=reporter, label=label, resume_hint=spec.resume_hint,
+                          augment=augment, device=resolve_device(spec.device))
         outcome = trainer.fit(resume=spec.resume)
         bundle = TrainedModel(
             model=model, feature_names=data.feature_names, lookback=spec.lookback,
@@ -276,13 +236,14 @@ def run_job(spec: JobSpec, hooks: TrainHooks | None = None,
                   "profile": spec.profile, "train": train_cfg.to_dict(),
                   "best_epoch": outcome.best_epoch, "val_loss": outcome.best_val_loss,
                   **({"selection": data.selection} if data.selection else {}),
+                  **({"augment": augment.model_dump(mode="json")} if augment else {}),
                   **({"until": spec.until} if spec.until else {})})
         result.sha256 = bundle.save(job_dir / BUNDLE)
         result.bundle = str(job_dir / BUNDLE)
         result.train = {k: v for k, v in asdict(outcome).items() if k != "history"}
-        result.metrics = evaluate_test(bundle, data, universe)
-        result.predictions = str(save_predictions(job_predictions(bundle, data, frames),
-                                                  job_dir / PREDICTIONS_FILE))
+        table = job_predictions(bundle, data, frames)
+        result.predictions = str(save_predictions(table, job_dir / PREDICTIONS_FILE))
+        result.metrics = job_scores(table, universe)   # the evaluation package scores
         result.status = "ok"
     except TrainingInterrupted as exc:
         result.status, result.error = "interrupted", str(exc)

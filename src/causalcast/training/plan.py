@@ -28,9 +28,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
+import pandas as pd
+from pydantic import ValidationError
+
+from causalcast.config import DEFAULT_HORIZONS, AugmentConfig, FeatureConfig, SplitConfig
 from causalcast.registry import ALL_SYMBOLS, JobKey
-from causalcast.training.job import PROFILES, JobSpec
+from causalcast.training.job import JobSpec
+from causalcast.training.profiles import PROFILES
 
 FINAL = "final"
 #: `JobKey.fold` of the final fit (walk-forward folds use their index, which stays below it).
@@ -42,6 +46,26 @@ _NAME_BAD = re.compile(r"[^A-Za-z0-9._+-]")
 
 class PlanError(ValueError):
     """A run description that cannot be planned; the message names the field."""
+
+
+def parse_set_value(raw: str) -> Any:
+    """A ``--set`` value: an int, a float, a comma-separated list of numbers, else text."""
+    if "," in raw:
+        return tuple(parse_set_value(part.strip()) for part in raw.split(",") if part.strip())
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+def format_set_value(value: Any) -> str:
+    """The ``--set`` spelling of a value (`parse_value` reads it back exactly: floats are
+    written with ``repr``, which round-trips)."""
+    if isinstance(value, list | tuple):
+        return ",".join(format_set_value(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def parse_folds(text: str | int | None, n_folds: int) -> tuple[int | str, ...]:
@@ -97,6 +121,11 @@ class RunSpec:
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     train_params: dict[str, Any] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
+    #: `AugmentConfig` fields of training-only augmentation ({}: off; ``{"enabled": True}``:
+    #: on with the defaults); used by the trainer on training windows only.
+    augment: dict[str, Any] = field(default_factory=dict)
+    #: Read only bars dated on or before this ISO date (tuning trials).
+    until: str | None = None
 
     def __post_init__(self) -> None:
         from causalcast.models.base import model_class
@@ -144,6 +173,13 @@ class RunSpec:
         self.horizons = features.horizons
         if self.features is not None:
             self.features = tuple(self.features)
+        self.augment = dict(self.augment or {})
+        check_augment(self.augment)
+        if self.until is not None:
+            try:
+                pd.Timestamp(self.until)
+            except (TypeError, ValueError):
+                raise PlanError(f"until: expected an ISO date, got {self.until!r}") from None
 
     # ----- storage (the registry keeps it as the run's config) ------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +202,21 @@ class RunSpec:
 
     def split_config(self, n_folds: int) -> SplitConfig:
         return SplitConfig(**{"n_folds": n_folds, **self.split})
+
+
+def check_augment(augment: dict[str, Any]) -> None:
+    """`PlanError` naming the field for augmentation settings training cannot honour."""
+    try:
+        config = AugmentConfig(**{"enabled": True, **augment})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlanError(f"augment.{where}: {first['msg']} (got {first.get('input')!r})"
+                        ) from None
+    if config.enabled and config.bootstrap_copies:
+        raise PlanError("augment.bootstrap_copies: block-bootstrapped training series are not "
+                        "used by training (the leakage audit checks them); use jitter_std / "
+                        "magnitude_warp_std")
 
 
 @dataclass(frozen=True)
@@ -208,10 +259,12 @@ def version_name(model: str, scope: str, fold: int | str) -> str:
     return base if fold == FINAL else f"{base}/fold{int(fold)}"
 
 
-def plan_run(spec: RunSpec, symbols: list[str], out_root: str | Path) -> list[PlannedJob]:
-    """Every (scope, model, fold) job of the run, longest first (global models before
-    per-symbol ones; deep models before closed-form baselines), which shortens the tail
-    where one worker finishes a long job while the others idle.
+def plan_run(spec: RunSpec, symbols: list[str], out_root: str | Path, *,
+             longest_first: bool = True) -> list[PlannedJob]:
+    """Every (scope, model, fold) job of the run. With `longest_first` (parallel backends)
+    deep models come before closed-form baselines, which shortens the tail where one worker
+    finishes a long job while the others idle; without it (inline) the models keep the
+    description's order. Global models come before per-symbol ones.
 
     Job outputs go to ``out_root/final/...`` (final fits) and ``out_root/walk/...``
     (walk-forward folds): both use ``fold0`` folders, so they need separate roots. With a
@@ -229,7 +282,8 @@ def plan_run(spec: RunSpec, symbols: list[str], out_root: str | Path) -> list[Pl
         scopes += [(s, (s,), s) for s in symbols]
     if len(symbols) == 1:  # one symbol: the global model is the per-symbol model
         scopes = [(symbols[0], (symbols[0],), symbols[0])]
-    models = sorted(spec.models, key=lambda m: not model_class(m).trainable)
+    models = (sorted(spec.models, key=lambda m: not model_class(m).trainable)
+              if longest_first else list(spec.models))
     jobs = []
     for key_symbol, job_symbols, scope in scopes:
         for model in models:
@@ -243,7 +297,8 @@ def plan_run(spec: RunSpec, symbols: list[str], out_root: str | Path) -> list[Pl
                     lookback=spec.lookback, features=spec.features, seed=spec.seed,
                     profile=spec.profile, threads=1, resume=True,
                     model_params=dict(spec.model_params.get(model, {})),
-                    train_params=dict(spec.train_params), split=dict(spec.split))
+                    train_params=dict(spec.train_params), split=dict(spec.split),
+                    augment=dict(spec.augment) or None, until=spec.until)
                 jobs.append(PlannedJob(
                     key=JobKey(key_symbol, model, FINAL_FOLD if final else int(fold)),
                     spec=job, name=version_name(model, scope, fold), scope=scope))

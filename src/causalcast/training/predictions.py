@@ -1,32 +1,19 @@
-"""Out-of-sample predictions of one job, the contract between training and evaluation.
+"""A trained bundle's validation and test forecasts on its own fold, as the predictions table.
 
-Every job writes ``predictions.parquet`` beside its bundle: one row per (symbol, bar) of the
-fold's validation and test ranges, with the as-of close, the realised forward log return per
-horizon and the forecast distribution's location and scale per horizon. Evaluation reads only
-these files, so it never needs a model, and the split column lets ensembles and promotion
-gates fit on validation rows while reports score test rows (invariant 2).
-
-Columns: ``symbol, date, split, position, close, y_<h>, mean_<h>, scale_<h>`` for every horizon
-h; file metadata: ``likelihood``, ``df``, ``model``, ``horizons``.
+The schema, writer and reader live in `causalcast.evaluation.predictions` (torch-free, so
+evaluation never needs a model); this module only fills the table from a bundle.
 """
 
 from __future__ import annotations
 
-import io
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from causalcast.io import atomic_write_bytes
+from causalcast.evaluation.predictions import FILE, SPLITS, load_predictions, save_predictions
 from causalcast.models.bundle import TrainedModel
 from causalcast.training.data import TrainingData
 
-FILE = "predictions.parquet"
-SPLITS = ("val", "test")
+__all__ = ["FILE", "SPLITS", "job_predictions", "load_predictions", "save_predictions"]
 
 
 def job_predictions(bundle: TrainedModel, data: TrainingData,
@@ -57,22 +44,7 @@ def job_predictions(bundle: TrainedModel, data: TrainingData,
     table = pd.concat(parts, ignore_index=True)
     cfg = bundle.model.config
     table.attrs = {"likelihood": cfg.likelihood, "df": float(cfg.df), "model": bundle.name,
-                   "horizons": list(bundle.horizons)}
-    return table
-
-
-def save_predictions(table: pd.DataFrame, path: str | Path) -> Path:
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    meta = dict(arrow.schema.metadata or {})
-    meta[b"causalcast"] = json.dumps(table.attrs).encode()
-    buffer = io.BytesIO()
-    pq.write_table(arrow.replace_schema_metadata(meta), buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_predictions(path: str | Path) -> pd.DataFrame:
-    arrow = pq.read_table(path)
-    table = arrow.to_pandas()
-    raw = (arrow.schema.metadata or {}).get(b"causalcast")
-    table.attrs = json.loads(raw) if raw else {}
+                   "horizons": list(bundle.horizons),
+                   "target_mean": [float(v) for v in data.target_mean],
+                   "target_std": [float(v) for v in data.target_std]}
     return table

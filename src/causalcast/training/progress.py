@@ -1,12 +1,14 @@
 """What the terminal shows while training: epochs, losses, LR changes, early stop, saves.
 
-`ConsoleReporter` prints one line per epoch and per event with rich, plus a step progress
+`RunProgress` shows a whole run (jobs done / failed / running / left). `ConsoleReporter`
+prints one line per epoch and per event with rich, plus a step progress
 bar when the console is a terminal; `SilentReporter` (workers, tests) prints nothing. The
 metrics themselves are persisted by the trainer, not here.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -81,5 +83,67 @@ class ConsoleReporter:
 
     def close(self) -> None:
         if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class RunProgress:
+    """One progress line for the whole run (done / failed / running / left, ETA) and one
+    printed line per finished job. ETA = mean wall time per job finished in this call × jobs
+    left: honest once a few jobs are in, and shown as "?" before."""
+
+    def __init__(self, total: int, already: int, console: Console | None, enabled: bool):
+        self.total, self.already = total, already
+        self.done = self.failed = self.running = 0
+        self.started = time.perf_counter()
+        self.console = console or Console(stderr=True)
+        self.enabled = enabled
+        self._progress: Progress | None = None
+        if enabled:
+            self._progress = Progress(TextColumn("[bold]training[/]"), BarColumn(),
+                                      MofNCompleteColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), console=self.console,
+                                      transient=False)
+            self._task = self._progress.add_task(self._text(), total=total, completed=already)
+            self._progress.start()
+
+    def _text(self) -> str:
+        left = self.total - self.already - self.done - self.failed
+        finished = self.done + self.failed
+        eta = "?"
+        if finished and left:
+            eta = f"{(time.perf_counter() - self.started) / finished * left:.0f}s"
+        elif not left:
+            eta = "0s"
+        return (f"[green]{self.already + self.done} done[/] [red]{self.failed} failed[/] "
+                f"{self.running} running {left} left  ETA {eta}")
+
+    def update(self) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.already + self.done + self.failed,
+                                  description=self._text())
+
+    def finished(self, report: Any) -> None:
+        if report.status == "done":
+            self.done += 1
+        else:
+            self.failed += 1
+        if self.enabled:
+            if report.status == "done":
+                acc = "-" if report.dir_acc is None else f"{report.dir_acc:.3f}"
+                line = (f"[green]done[/] {report.label}  {report.seconds or 0:.1f}s  "
+                        f"dir-acc {acc}  -> {report.version}")
+            else:
+                line = f"[red]failed[/] {report.label}: {report.error}"
+            self.console.print(line, highlight=False)
+        self.update()
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(text, highlight=False)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self.update()
             self._progress.stop()
             self._progress = None

@@ -81,8 +81,8 @@ def version_config(job: PlannedJob, bundle_config: dict[str, Any]) -> dict[str, 
 
 def version_metrics(result: dict[str, Any], comparison: dict[str, Any] | None
                     ) -> dict[str, Any]:
-    """Test-range metrics (`evaluate_test`), the validation loss and training summary, and
-    the validation comparison against the naive forecast that the promotion gate reads."""
+    """Test-range scores (`evaluation.scores.job_scores`), the validation loss and training
+    summary, and the "beats naive" record the promotion gate reads."""
     train = result.get("train", {})
     test = result.get("metrics", {})
     out = {"test": test, "dir_acc": test.get("dir_acc"), "val_loss": train.get("best_val_loss"),
@@ -176,3 +176,54 @@ def fill_from_version(report: JobReport, version: ModelVersion) -> JobReport:
     report.dir_acc = version.metrics.get("dir_acc")
     report.val_loss = version.metrics.get("val_loss")
     return report
+
+
+class RegistryRecorder:
+    """Records every job of a run in the registry (see module doc): what `Executor.run` uses
+    with a ``home``."""
+
+    def __init__(self, registry: Registry, run_id: str, spec: RunSpec,
+                 fingerprints: dict[tuple[str, ...], str], home: Path, worker: str) -> None:
+        self.registry, self.run_id, self.spec = registry, run_id, spec
+        self.fingerprints, self.home, self.worker = fingerprints, home, worker
+
+    def claim(self, job: PlannedJob) -> bool:
+        """Mark the job running; False when a concurrent invocation already finished it."""
+        started = self.registry.job_started(self.run_id, job.key, worker=self.worker)
+        return started.status != "done"
+
+    def outcome(self, job: PlannedJob, outcome: JobOutcome) -> JobReport:
+        return record_outcome(self.registry, self.run_id, job, outcome, self.spec,
+                              self.fingerprints[job.spec.symbols], self.home)
+
+    def lost(self, job: PlannedJob, error: BaseException | str) -> JobReport:
+        return record_lost(self.registry, self.run_id, job, error)
+
+
+class FolderRecorder:
+    """Records nothing beyond the job folders themselves (``causalcast train --out DIR``,
+    tuning trials): the report is read from the job's own result."""
+
+    def claim(self, job: PlannedJob) -> bool:
+        return True
+
+    def outcome(self, job: PlannedJob, outcome: JobOutcome) -> JobReport:
+        result = outcome.result
+        report = JobReport(symbol=job.key.symbol, model=job.key.model, fold=job.key.fold,
+                           label=job.label, name=job.name, status="failed", ran=True,
+                           sha256=result.get("sha256"),
+                           dir_acc=(result.get("metrics") or {}).get("dir_acc"),
+                           val_loss=(result.get("train") or {}).get("best_val_loss"),
+                           seconds=result.get("seconds"), job_dir=str(job.job_dir),
+                           worker=outcome.worker)
+        if outcome.ok:
+            report.status = "done"
+        else:
+            report.error = result.get("error") or f"job ended with status {result.get('status')!r}"
+        return report
+
+    def lost(self, job: PlannedJob, error: BaseException | str) -> JobReport:
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        return JobReport(symbol=job.key.symbol, model=job.key.model, fold=job.key.fold,
+                         label=job.label, name=job.name, status="failed", ran=True,
+                         job_dir=str(job.job_dir), error=message)

@@ -195,7 +195,12 @@ class Trainer:
     def __init__(self, model: ForecastModel, data: TrainingData, config: TrainConfig,
                  out_dir: str | Path, *, run_key: str, hooks: TrainHooks | None = None,
                  reporter: Reporter | None = None, augment: AugmentConfig | None = None,
-                 label: str | None = None, resume_hint: str = "rerun with --resume"):
+                 label: str | None = None, resume_hint: str = "rerun with --resume",
+                 device: torch.device | str = "cpu"):
+        # Closed-form models fit in numpy: nothing to move. A trained model goes back to the
+        # CPU at the end of `fit`, so bundles, predictions and serving never see the device.
+        self.device = torch.device(device) if model.trainable else torch.device("cpu")
+        model.to(self.device)
         self.model, self.data, self.config = model, data, config
         self.out = Path(out_dir)
         self.ckpt_dir = self.out / CHECKPOINTS
@@ -301,6 +306,7 @@ class Trainer:
                 self.model.load_state_dict(self.best)
         finally:
             self.reporter.close()
+            self.model.to("cpu")
         return TrainOutcome(
             epochs=self.state.epoch, best_epoch=self.state.best_epoch,
             best_val_loss=self.state.best_val, stopped_early=self.state.stopped_early,
@@ -320,7 +326,8 @@ class Trainer:
         x = self.data.x(rows)
         if self.augmenter is not None:
             x = self.augmenter(x)
-        return torch.from_numpy(x), torch.from_numpy(self.data.y_std[rows])
+        return (torch.from_numpy(x).to(self.device),
+                torch.from_numpy(self.data.y_std[rows]).to(self.device))
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loc, scale = self.model(x)
@@ -444,11 +451,12 @@ class Trainer:
         self.model.eval()
         total, hits, n = 0.0, 0, 0
         cfg = self.model.config
-        zero = torch.from_numpy(self.data.zero_point.astype(np.float32))
+        zero = torch.from_numpy(self.data.zero_point.astype(np.float32)).to(self.device)
         bs = self.config.eval_batch_size
         for start in range(0, len(rows), bs):
             chunk = rows[start: start + bs]
-            x, y = torch.from_numpy(self.data.x(chunk)), torch.from_numpy(self.data.y_std[chunk])
+            x = torch.from_numpy(self.data.x(chunk)).to(self.device)
+            y = torch.from_numpy(self.data.y_std[chunk]).to(self.device)
             loc, scale = self.model(x)
             total += float(negative_log_likelihood(loc, scale, y, cfg.likelihood,
                                                    cfg.df)) * len(chunk)

@@ -30,10 +30,12 @@ import optuna
 import pandas as pd
 
 from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
-from causalcast.features.pipeline import common_calendar, make_folds, prepare_symbol
+from causalcast.data.resolve import resolve_source
+from causalcast.features.pipeline import common_calendar, prepare_symbol
 from causalcast.io import atomic_write_json
-from causalcast.training.data import resolve_source
-from causalcast.training.job import JobSpec, run_job
+from causalcast.splits import make_folds
+from causalcast.training.plan import RunSpec, format_set_value
+from causalcast.training.runner import Executor
 
 DB_NAME = "tuning.db"
 HEARTBEAT_S = 30
@@ -90,8 +92,26 @@ class TuningResult:
     best_train_params: dict[str, Any]
     trials: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def train_args(self) -> list[str]:
+        """The best trial as ``causalcast train`` arguments (``--set ridge.alphas=1014.6``):
+        the one spelling that passes a tuning result back to training."""
+        return train_args(self.model, self.best_model_params, self.best_train_params)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "train_args": self.train_args}
+
+
+
+def train_args(model: str, model_params: dict[str, Any], train_params: dict[str, Any]
+               ) -> list[str]:
+    """``--set <model>.NAME=VALUE`` / ``--set train.NAME=VALUE`` arguments, in the spelling
+    `plan.parse_set_value` reads back exactly."""
+    out: list[str] = []
+    for group, params in ((model, model_params), ("train", train_params)):
+        for name, value in sorted(params.items()):
+            out += ["--set", f"{group}.{name}={format_set_value(value)}"]
+    return out
 
 
 def outer_boundaries(frames: dict[str, pd.DataFrame], features: FeatureConfig,
@@ -125,6 +145,7 @@ def tune(model: str, data: str, home: str | Path, trials: int, *,
          horizons: tuple[int, ...] = DEFAULT_HORIZONS, lookback: int = 60, seed: int = 0,
          profile: str = "quick", train_params: dict[str, Any] | None = None,
          split: dict[str, Any] | None = None, threads: int = 1, name: str | None = None,
+         device: str = "auto",
          on_trial: Callable[[optuna.Trial, float | None], None] | None = None
          ) -> TuningResult:
     """Run (or resume) the study for `model` on `data` until `trials` trials are complete.
@@ -158,24 +179,29 @@ def tune(model: str, data: str, home: str | Path, trials: int, *,
     study.set_user_attr("data", data)
     out_root = home / "tuning" / name
 
+    executor = Executor("inline", threads=threads, device=device, progress=False)
+
     def objective(trial: optuna.Trial) -> float:
         model_params, sampled_train = SEARCH_SPACES[model](trial)
-        spec = JobSpec(model=model, data=data, out_dir=str(out_root / f"trial{trial.number}"),
-                       symbols=symbols, n_folds=1, horizons=features.horizons,
-                       lookback=lookback, seed=seed, profile=profile, threads=threads,
-                       model_params=model_params,
+        spec = RunSpec(data=data, models=(model,), symbols=symbols, scopes=("global",),
+                       folds=("final",), n_folds=1, horizons=features.horizons,
+                       lookback=lookback, seed=seed, profile=profile,
+                       model_params={model: model_params},
                        train_params={**(train_params or {}), **sampled_train},
                        split={k: v for k, v in (split or {}).items() if k != "n_folds"},
                        until=until.isoformat())
-        result = run_job(spec)
-        if result.status != "ok":
-            raise RuntimeError(f"trial {trial.number}: {result.error}")
-        value = result.train.get("best_val_loss")
+        summary = executor.run(spec, out=out_root / f"trial{trial.number}", resume=True)
+        if not summary.results:
+            raise RuntimeError(f"trial {trial.number}: no job ran")
+        result = summary.results[0]
+        if result["status"] != "ok":
+            raise RuntimeError(f"trial {trial.number}: {result['error']}")
+        value = result["train"].get("best_val_loss")
         if value is None or not math.isfinite(value):
             raise RuntimeError(f"trial {trial.number}: no finite validation loss")
         trial.set_user_attr("model_params", model_params)
         trial.set_user_attr("train_params", spec.train_params)
-        trial.set_user_attr("job_dir", result.job_dir)
+        trial.set_user_attr("job_dir", result["job_dir"])
         if on_trial:
             on_trial(trial, value)
         return float(value)

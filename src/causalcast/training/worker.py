@@ -12,7 +12,6 @@ environment before torch is imported in a fresh pool worker.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import socket
@@ -37,7 +36,7 @@ class JobOutcome:
     result: dict[str, Any]                       # JobResult.to_dict()
     files: dict[str, bytes] = field(default_factory=dict)
     epochs: list[dict[str, Any]] = field(default_factory=list)
-    comparison: dict[str, Any] | None = None     # validation MAE against the naive forecast
+    comparison: dict[str, Any] | None = None     # evaluation.scores.beats_naive_record
     worker: str = ""
 
     @property
@@ -94,23 +93,13 @@ def _epochs(job_dir: Path) -> list[dict[str, Any]]:
 
 
 def naive_comparison(predictions_path: str | Path, horizon: int) -> dict[str, Any] | None:
-    """MAE of the job's validation forecasts (first horizon) against the naive zero-return
-    forecast on the same bars: the record the registry's ``beats_naive_baseline`` gate reads.
-    Validation only: the test range stays untouched by promotion decisions."""
-    from causalcast.registry import baseline_comparison
-    from causalcast.training.predictions import load_predictions
+    """The job's "beats naive" record from its validation predictions: the one definition
+    in `causalcast.evaluation.scores` (validation MSE against the naive zero-return
+    forecast), the record the registry's ``beats_naive_baseline`` gate reads."""
+    from causalcast.evaluation.predictions import load_predictions
+    from causalcast.evaluation.scores import beats_naive_record, validation_vs_naive
 
-    table = load_predictions(predictions_path)
-    val = table[table["split"] == "val"]
-    if val.empty:
-        return None
-    y = val[f"y_{horizon}"].to_numpy(float)
-    model = float(abs(y - val[f"mean_{horizon}"].to_numpy(float)).mean())
-    naive = float(abs(y).mean())
-    if not (math.isfinite(model) and math.isfinite(naive)):
-        return None
-    return baseline_comparison(f"mae_{horizon}", model, naive, lower_is_better=True,
-                               baseline_name="naive", split="validation")
+    return beats_naive_record(validation_vs_naive(load_predictions(predictions_path), horizon))
 
 
 def execute_job(spec: Any) -> JobOutcome:
@@ -145,7 +134,7 @@ def execute_audit(data: str, symbols: tuple[str, ...] | None, settings: dict[str
     """The leakage audit on the run's data, as a task beside the training jobs."""
     from causalcast.audit import run_audit
     from causalcast.config import Settings
-    from causalcast.training.data import resolve_source
+    from causalcast.data.resolve import resolve_source
 
     try:
         frames, _ = resolve_source(data, symbols)
