@@ -1,6 +1,7 @@
 """Training inputs for one fold: where the bars come from, and the arrays a trainer reads.
 
 `resolve_source` turns a data string into OHLCV frames (a folder or file, ``sample:msft``,
+``store:[PATH][?interval=1h&prices=raw&version=N]`` (see store.frames),
 or ``synthetic:N[,BARS[,STRENGTH[,SEED]]]``, regenerated from its seed so a worker process
 needs nothing but the string). `build_training_data` runs the foundation pipeline
 (`prepare_symbol` -> `common_calendar` -> `make_folds` -> `align_fold` -> [redundancy filter]
@@ -70,6 +71,10 @@ def resolve_source(data: str, symbols: list[str] | tuple[str, ...] | None = None
     if data.startswith(SYNTHETIC_PREFIX):
         universe = synthetic_universe(data)
         frames = dict(universe.frames)
+    elif data.startswith("store:"):
+        from causalcast.store import load_source
+
+        frames = load_source(data, symbols, min_bars)
     else:
         frames = load_ohlcv(data, symbols=symbols or None, min_bars=min_bars)
     if symbols:

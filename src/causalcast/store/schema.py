@@ -1,0 +1,127 @@
+"""Columns and types of the stored tables, and the conversions between stored rows and frames.
+
+Bars: one row per (symbol, interval, ts). Both the raw close and the vendor's adjusted close are
+kept (``adj_close`` is null where the source had none), with the dividends and split ratios the
+source reported on that bar, so an adjustment can always be recomputed and is never applied
+silently (see frames.load_frames). ``ts`` is UTC; daily bars are stamped at midnight of their
+exchange-local trading date.
+
+Option chains: the normalised chain schema shared with the options code; one table per
+underlying, one snapshot per ``as_of``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from causalcast.data.quality import DataValidationError, Problem
+
+VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume", "dividends", "splits")
+BARS_SCHEMA = pa.schema([
+    pa.field("symbol", pa.string(), nullable=False),
+    pa.field("interval", pa.string(), nullable=False),
+    pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+    *(pa.field(c, pa.float64(), nullable=(c == "adj_close")) for c in VALUE_COLUMNS),
+    pa.field("source", pa.string(), nullable=False),
+])
+BAR_PARTITIONS = ["interval"]
+_INTERVAL = re.compile(r"^[1-9][0-9]*(m|h|d|wk|mo)$")
+
+CHAIN_COLUMNS = ("expiry", "strike", "type", "bid", "ask", "last", "volume", "open_interest",
+                 "spot", "as_of")
+CHAIN_FLOATS = ("strike", "bid", "ask", "last", "volume", "open_interest", "spot")
+CHAIN_SCHEMA = pa.schema([
+    pa.field("expiry", pa.timestamp("us"), nullable=False),
+    pa.field("strike", pa.float64(), nullable=False),
+    pa.field("type", pa.string(), nullable=False),
+    *(pa.field(c, pa.float64()) for c in ("bid", "ask", "last", "volume", "open_interest")),
+    pa.field("spot", pa.float64(), nullable=False),
+    pa.field("as_of", pa.timestamp("us", tz="UTC"), nullable=False),
+])
+
+
+def check_interval(interval: str) -> str:
+    if not _INTERVAL.match(interval):
+        raise ValueError(f"interval: expected e.g. 1d, 1h, 30m or 1wk, got {interval!r}")
+    return interval
+
+
+def check_symbol(symbol: str) -> str:
+    text = str(symbol).strip().upper()
+    if not text or any(ch in text for ch in "/\\'\" \t\n"):
+        raise ValueError(f"symbol: {symbol!r} is empty or has a quote, slash or space")
+    return text
+
+
+def bars_to_rows(symbol: str, interval: str, frame: pd.DataFrame, source: str) -> pa.Table:
+    """A validated canonical frame (tz-naive UTC index) as stored rows."""
+    n = len(frame)
+    cols: dict[str, object] = {
+        "symbol": pa.array([symbol] * n, pa.string()),
+        "interval": pa.array([interval] * n, pa.string()),
+        "ts": pa.array(pd.DatetimeIndex(frame.index).tz_localize("UTC").as_unit("us"),
+                       pa.timestamp("us", tz="UTC")),
+    }
+    for c in VALUE_COLUMNS:
+        if c in frame.columns:
+            values = frame[c].to_numpy(dtype=float)
+        else:
+            values = np.full(n, np.nan if c == "adj_close" else 0.0)
+        if c != "adj_close":
+            values = np.nan_to_num(values, nan=0.0) if c in ("dividends", "splits") else values
+        cols[c] = pa.array(values, pa.float64(), from_pandas=True)
+    cols["source"] = pa.array([source] * n, pa.string())
+    return pa.table(cols, schema=BARS_SCHEMA)
+
+
+def rows_to_bars(table: pa.Table) -> pd.DataFrame:
+    """Stored rows of one symbol as a frame indexed by tz-naive UTC ``date`` (sorted)."""
+    frame = table.select(["ts", *VALUE_COLUMNS]).to_pandas()
+    index = pd.DatetimeIndex(frame.pop("ts")).tz_convert(None).as_unit("ns")
+    frame.index = index.rename("date")
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+    return frame.astype(float)
+
+
+def chain_rows(frame: pd.DataFrame, underlying: str) -> pa.Table:
+    """A chain frame in the normalised schema as stored rows; a frame missing a column, or
+    with an unknown option type, is refused by name (content checks belong to the options
+    code)."""
+    source = f"chain {underlying}"
+    missing = [c for c in CHAIN_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataValidationError(source, [
+            Problem(c, "header", f"missing column (have {list(frame.columns)})")
+            for c in missing])
+    kinds = frame["type"].astype(str)
+    bad = ~kinds.isin(["call", "put"])
+    if bad.any():
+        raise DataValidationError(source, [
+            Problem("type", f"row {i}", f"expected 'call' or 'put', got {kinds.iloc[i]!r}")
+            for i in np.flatnonzero(bad.to_numpy())[:10]])
+    expiry = pd.to_datetime(frame["expiry"])
+    if getattr(expiry.dt, "tz", None) is not None:
+        expiry = expiry.dt.tz_convert("UTC").dt.tz_localize(None)
+    as_of = pd.to_datetime(frame["as_of"], utc=True)
+    cols = {"expiry": pa.array(expiry.dt.as_unit("us"), pa.timestamp("us")),
+            "type": pa.array(kinds, pa.string()),
+            "as_of": pa.array(as_of.dt.as_unit("us"), pa.timestamp("us", tz="UTC"))}
+    for c in CHAIN_FLOATS:
+        cols[c] = pa.array(pd.to_numeric(frame[c]).to_numpy(dtype=float), pa.float64(),
+                           from_pandas=True)
+    return pa.table({c: cols[c] for c in CHAIN_COLUMNS}, schema=CHAIN_SCHEMA)
+
+
+def rows_to_chain(table: pa.Table) -> pd.DataFrame:
+    frame = table.select(list(CHAIN_COLUMNS)).to_pandas()
+    frame["expiry"] = pd.to_datetime(frame["expiry"]).dt.as_unit("ns")
+    frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True).dt.as_unit("ns")
+    frame["type"] = frame["type"].astype(object)
+    for c in CHAIN_FLOATS:
+        frame[c] = frame[c].astype("float64")
+    return frame.reset_index(drop=True)
