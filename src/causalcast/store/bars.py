@@ -160,18 +160,21 @@ class BarStore:
         table = self._table(version)
         if table is None:
             return []
-        rows = self._scan(table, None, None, ["symbol", "interval", "ts", "adj_close"])
+        rows = self._scan(table, None, None,
+                          ["symbol", "interval", "ts", "adj_close", "source"])
         frame = rows.to_pandas()
         if frame.empty:
             return []
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.tz_convert(None)
+        frame = frame.sort_values("ts", kind="stable")
         stats = frame.groupby(["symbol", "interval"]).agg(
             first=("ts", "min"), last=("ts", "max"), bars=("ts", "size"),
-            adjusted_bars=("adj_close", "count"))
+            adjusted_bars=("adj_close", "count"), source=("source", "last"))
         at = table.version()
         return [{"symbol": s, "interval": i, "first": _stamp(r["first"]),
                  "last": _stamp(r["last"]), "bars": int(r["bars"]),
-                 "adjusted_bars": int(r["adjusted_bars"]), "version": at}
+                 "adjusted_bars": int(r["adjusted_bars"]), "source": r["source"],
+                 "version": at}
                 for (s, i), r in stats.iterrows()]
 
     def history(self) -> list[dict]:

@@ -18,6 +18,8 @@ from causalcast.data.quality import normalize_columns
 from causalcast.store.sources.base import SourceError
 
 INTERVALS = ("1d", "1h", "30m", "15m", "5m", "1m", "1wk")
+# What Yahoo serves when no start is given: all daily history; intraday only recent days.
+DEFAULT_PERIOD = {"1h": "730d", "30m": "60d", "15m": "60d", "5m": "60d", "1m": "7d"}
 KEEP = ("open", "high", "low", "close", "volume", "adj_close", "dividends", "splits")
 
 
@@ -77,11 +79,14 @@ class YahooSource:
         out = {}
         for symbol in symbols:
             try:
-                raw = yf.Ticker(symbol).history(start=start, end=end, interval=interval,
+                period = None if start else DEFAULT_PERIOD.get(interval, "max")
+                raw = yf.Ticker(symbol).history(period=period, start=start, end=end,
+                                                interval=interval,
                                                 auto_adjust=False, actions=True,
                                                 raise_errors=True)
             except Exception as exc:  # the vendor's errors are many; all end here as one line
-                cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                cause = (str(exc).splitlines() or [type(exc).__name__])[0]
+                cause = cause.split(". See ")[0]  # drop curl's pointer to its manual
                 raise SourceError(f"yahoo: cannot fetch {symbol} ({interval}): "
                                   f"{type(exc).__name__}: {cause}") from None
             if raw is None or raw.empty:
