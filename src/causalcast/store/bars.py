@@ -28,10 +28,10 @@ from causalcast.store.revisions import Revision, RevisionError, diff_batch
 from causalcast.store.schema import (
     BAR_PARTITIONS,
     VALUE_COLUMNS,
-    bars_to_rows,
+    batches_to_rows,
     check_interval,
     check_symbol,
-    rows_to_bars,
+    split_rows,
 )
 
 
@@ -82,14 +82,17 @@ def prepare_batch(symbol: str, interval: str, frame: pd.DataFrame) -> pd.DataFra
         frame = frame.set_axis(frame.index.tz_convert("UTC").tz_localize(None))
     clean, _ = validate_ohlcv(frame, source)
     _check_extras(symbol, clean, source)
-    out = pd.DataFrame(index=pd.DatetimeIndex(clean.index).as_unit("ns").rename("date"))
+    n = len(clean)
+    columns = {}
     for col in VALUE_COLUMNS:
         if col in clean.columns:
-            out[col] = clean[col].to_numpy(dtype=float)
+            values = clean[col].to_numpy(dtype=float)
+            columns[col] = np.nan_to_num(values, nan=0.0) if col in ("dividends", "splits") \
+                else values
         else:
-            out[col] = np.nan if col == "adj_close" else 0.0
-    out[["dividends", "splits"]] = out[["dividends", "splits"]].fillna(0.0)
-    return out
+            columns[col] = np.full(n, np.nan if col == "adj_close" else 0.0)
+    index = pd.DatetimeIndex(clean.index).as_unit("ns").rename("date")
+    return pd.DataFrame(columns, index=index)
 
 
 class BarStore:
@@ -152,7 +155,7 @@ class BarStore:
         wanted = None if symbols is None else [check_symbol(s) for s in symbols]
         rows = self._scan(table, check_interval(interval), wanted,
                           ["symbol", "ts", *VALUE_COLUMNS])
-        return _split_by_symbol(rows)
+        return split_rows(rows)
 
     def catalog(self, version: int | None = None) -> list[dict]:
         """One row per stored series: symbol, interval, first/last bar, bars, adjusted bars,
@@ -218,9 +221,7 @@ class BarStore:
         if revisions:
             self._rewrite(table, batches, interval, source)
         else:
-            rows = pa.concat_tables([bars_to_rows(s, interval, f, source)
-                                     for s, f in new_rows.items() if len(f)])
-            self._commit(rows, mode="append")
+            self._commit(batches_to_rows(new_rows, interval, source), mode="append")
         return WriteResult(self._table().version(), added, revisions)
 
     def _stored_overlap(self, table, batches: dict[str, pd.DataFrame],
@@ -236,20 +237,21 @@ class BarStore:
                                                pa.timestamp("us", tz="UTC"))))
         rows = table.to_pyarrow_dataset().to_table(
             filter=expr, columns=["symbol", "ts", *VALUE_COLUMNS])
-        return _split_by_symbol(rows)
+        return split_rows(rows)
 
     def _rewrite(self, table, batches: dict[str, pd.DataFrame], interval: str,
                  source: str) -> None:
         """One commit replacing the batch symbols' series by stored-then-batch values."""
         current = self.read_many(list(batches), interval) if table is not None else {}
-        parts = []
+        parts = {}
         for symbol, batch in batches.items():
             old = current.get(symbol, _EMPTY)
             merged = pd.concat([old[~old.index.isin(batch.index)], batch]).sort_index()
-            parts.append(bars_to_rows(symbol, interval, merged, source))
+            parts[symbol] = merged
         names = ", ".join(_quote(s) for s in batches)
         predicate = f'"interval" = {_quote(interval)} AND symbol IN ({names})'
-        self._commit(pa.concat_tables(parts), mode="overwrite", predicate=predicate)
+        self._commit(batches_to_rows(parts, interval, source), mode="overwrite",
+                     predicate=predicate)
 
     def _commit(self, rows: pa.Table, *, mode: str, predicate: str | None = None) -> None:
         from deltalake import write_deltalake
@@ -276,19 +278,3 @@ _EMPTY = pd.DataFrame(columns=list(VALUE_COLUMNS), index=pd.DatetimeIndex([], na
 def _stamp(ts: pd.Timestamp) -> str:
     ts = pd.Timestamp(ts)
     return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.isoformat()
-
-
-def _split_by_symbol(rows: pa.Table) -> dict[str, pd.DataFrame]:
-    """Rows of many symbols -> one sorted frame per symbol, without a pandas groupby (the
-    benchmark's read-back is dominated by it otherwise)."""
-    if rows.num_rows == 0:
-        return {}
-    codes, names = pd.factorize(rows.column("symbol").to_numpy(zero_copy_only=False))
-    order = np.argsort(codes, kind="stable")
-    ordered = rows.take(pa.array(order))
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    out = {}
-    for k, name in enumerate(names):
-        part = ordered.slice(int(bounds[k]), int(bounds[k + 1] - bounds[k]))
-        out[str(name)] = rows_to_bars(part)
-    return dict(sorted(out.items()))

@@ -57,35 +57,50 @@ def check_symbol(symbol: str) -> str:
     return text
 
 
-def bars_to_rows(symbol: str, interval: str, frame: pd.DataFrame, source: str) -> pa.Table:
-    """A validated canonical frame (tz-naive UTC index) as stored rows."""
-    n = len(frame)
+def batches_to_rows(frames: dict[str, pd.DataFrame], interval: str, source: str) -> pa.Table:
+    """Prepared frames (store.bars.prepare_batch) as one table of stored rows, built column by
+    column once (a table per symbol and a concat costs more than the commit for one-bar
+    appends)."""
+    frames = {s: f for s, f in frames.items() if len(f)}
+    n = sum(len(f) for f in frames.values())
+    symbols = np.repeat(np.array(list(frames), dtype=object), [len(f) for f in frames.values()])
+    stamps = np.concatenate([pd.DatetimeIndex(f.index).as_unit("us").asi8
+                             for f in frames.values()]) if frames else np.array([], "int64")
     cols: dict[str, object] = {
-        "symbol": pa.array([symbol] * n, pa.string()),
-        "interval": pa.array([interval] * n, pa.string()),
-        "ts": pa.array(pd.DatetimeIndex(frame.index).tz_localize("UTC").as_unit("us"),
-                       pa.timestamp("us", tz="UTC")),
+        "symbol": pa.array(symbols, pa.string()),
+        "interval": pa.array(np.full(n, interval, dtype=object), pa.string()),
+        "ts": pa.array(stamps, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
     }
     for c in VALUE_COLUMNS:
-        if c in frame.columns:
-            values = frame[c].to_numpy(dtype=float)
-        else:
-            values = np.full(n, np.nan if c == "adj_close" else 0.0)
-        if c != "adj_close":
-            values = np.nan_to_num(values, nan=0.0) if c in ("dividends", "splits") else values
-        cols[c] = pa.array(values, pa.float64(), from_pandas=True)
-    cols["source"] = pa.array([source] * n, pa.string())
+        values = np.concatenate([f[c].to_numpy(dtype=float) for f in frames.values()]) \
+            if frames else np.array([], float)
+        cols[c] = pa.array(values, pa.float64(), from_pandas=(c == "adj_close"))
+    cols["source"] = pa.array(np.full(n, source, dtype=object), pa.string())
     return pa.table(cols, schema=BARS_SCHEMA)
 
 
-def rows_to_bars(table: pa.Table) -> pd.DataFrame:
-    """Stored rows of one symbol as a frame indexed by tz-naive UTC ``date`` (sorted)."""
-    frame = table.select(["ts", *VALUE_COLUMNS]).to_pandas()
-    index = pd.DatetimeIndex(frame.pop("ts")).tz_convert(None).as_unit("ns")
-    frame.index = index.rename("date")
-    if not frame.index.is_monotonic_increasing:
-        frame = frame.sort_index(kind="stable")
-    return frame.astype(float)
+def split_rows(table: pa.Table) -> dict[str, pd.DataFrame]:
+    """Stored rows of many symbols -> one frame per symbol indexed by tz-naive UTC ``date``,
+    sorted. Columns are converted once for the whole table and sliced per symbol (50 small
+    pandas conversions cost more than reading the Parquet files)."""
+    if table.num_rows == 0:
+        return {}
+    symbols = table.column("symbol").to_numpy(zero_copy_only=False)
+    codes, names = pd.factorize(symbols)
+    stamps = table.column("ts").cast(pa.timestamp("us")).cast(pa.int64()).to_numpy() * 1000
+    key = np.lexsort((stamps, codes))
+    codes, stamps = codes[key], stamps[key]
+    matrix = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(float)
+                              for c in VALUE_COLUMNS])[key]
+    columns = pd.Index(VALUE_COLUMNS)
+    bounds = np.searchsorted(codes, np.arange(len(names) + 1))
+    out = {}
+    for k in np.argsort(names):
+        a, b = int(bounds[k]), int(bounds[k + 1])
+        index = pd.DatetimeIndex(stamps[a:b].view("datetime64[ns]"), name="date")
+        out[str(names[k])] = pd.DataFrame(matrix[a:b], index=index, columns=columns,
+                                          copy=False)
+    return out
 
 
 def chain_rows(frame: pd.DataFrame, underlying: str) -> pa.Table:
