@@ -41,12 +41,31 @@ def _universe(n_symbols: int, n_bars: int, seed: int = 0) -> dict[str, pd.DataFr
 
 
 def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall time of `repeats` calls after one untimed warm-up call (file cache, lazy
+    imports and first-use initialisation count for neither side)."""
+    fn()
     times, result = [], None
     for _ in range(repeats):
         started = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - started)
     return statistics.median(times), result
+
+
+def _timed_pair(first: Callable[[], Any], second: Callable[[], Any],
+                repeats: int) -> tuple[float, float, Any, Any]:
+    """Medians of two readers timed alternately, so that load from other processes on a
+    shared machine falls on both sides alike."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    # Medians of many alternating runs: single pairs on a loaded 2-core machine vary 2x.
+    results: list[Any] = [None, None]
+    for _ in range(repeats):
+        for side, fn in enumerate((first, second)):
+            started = time.perf_counter()
+            results[side] = fn()
+            times[side].append(time.perf_counter() - started)
+    return (statistics.median(times[0]), statistics.median(times[1]), results[0], results[1])
 
 
 def _write_csv(frames: dict[str, pd.DataFrame], folder: Path) -> None:
@@ -110,13 +129,13 @@ def measure(n_symbols: int, n_bars: int, repeats: int, appends: int) -> dict[str
         append_s = time.perf_counter() - started
         assert sum(result.added.values()) == n_symbols
 
-        csv_s, csv_frames = _timed(lambda: _read_csv(root / "csv"), repeats)
-        store_s, stored = _timed(lambda: store.read_many(), repeats)
+        csv_s, store_s, csv_frames, stored = _timed_pair(
+            lambda: _read_csv(root / "csv"), lambda: store.read_many(), repeats)
         assert len(stored) == n_symbols and all(len(f) == n_bars + 1 for f in stored.values())
         np.testing.assert_allclose(stored["S000"]["close"].to_numpy()[:n_bars],
                                    csv_frames["S000"]["Close"].to_numpy(), rtol=1e-12)
-        loader_s, _ = _timed(lambda: load_ohlcv(root / "csv"), repeats)
-        frames_s, _ = _timed(lambda: load_frames(root / "store"), repeats)
+        loader_s, frames_s, _, _ = _timed_pair(
+            lambda: load_ohlcv(root / "csv"), lambda: load_frames(root / "store"), repeats)
 
         for k in range(1, appends):   # daily updates: one small file each
             store.write({s: f.iloc[n_bars + k:n_bars + k + 1] for s, f in universe.items()},
@@ -147,7 +166,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--bars", type=int, default=2520)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="timed runs per reader, alternating store and CSV")
     parser.add_argument("--appends", type=int, default=20,
                         help="one-bar appends before the compaction measurement")
     args = parser.parse_args()

@@ -128,13 +128,15 @@ class BarStore:
 
     def _scan(self, table, interval: str | None, symbols: Iterable[str] | None = None,
               columns: list[str] | None = None) -> pa.Table:
+        """Rows of the table version `table`, ``symbol`` read as a dictionary column."""
         expr = None
         if interval is not None:
             expr = ds.field("interval") == interval
         if symbols is not None:
             part = ds.field("symbol").isin(list(symbols))
             expr = part if expr is None else expr & part
-        return table.to_pyarrow_dataset().to_table(filter=expr, columns=columns)
+        dataset = table.to_pyarrow_dataset(parquet_read_options=_READ_OPTIONS)
+        return dataset.to_table(filter=expr, columns=columns)
 
     def read(self, symbol: str, interval: str = "1d", *,
              version: int | None = None) -> pd.DataFrame:
@@ -235,7 +237,7 @@ class BarStore:
                                                pa.timestamp("us", tz="UTC")))
                 & (ds.field("ts") <= pa.scalar(hi.tz_localize("UTC"),
                                                pa.timestamp("us", tz="UTC"))))
-        rows = table.to_pyarrow_dataset().to_table(
+        rows = table.to_pyarrow_dataset(parquet_read_options=_READ_OPTIONS).to_table(
             filter=expr, columns=["symbol", "ts", *VALUE_COLUMNS])
         return split_rows(rows)
 
@@ -271,6 +273,7 @@ class BarStore:
             return self._table().version()
 
 
+_READ_OPTIONS = ds.ParquetReadOptions(dictionary_columns={"symbol", "source"})
 _EMPTY = pd.DataFrame(columns=list(VALUE_COLUMNS), index=pd.DatetimeIndex([], name="date"),
                       dtype=float)
 

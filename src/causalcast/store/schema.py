@@ -17,6 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from causalcast.data.quality import DataValidationError, Problem
 
@@ -85,22 +86,49 @@ def split_rows(table: pa.Table) -> dict[str, pd.DataFrame]:
     pandas conversions cost more than reading the Parquet files)."""
     if table.num_rows == 0:
         return {}
-    symbols = table.column("symbol").to_numpy(zero_copy_only=False)
-    codes, names = pd.factorize(symbols)
+    codes, names = _symbol_codes(table)
     stamps = table.column("ts").cast(pa.timestamp("us")).cast(pa.int64()).to_numpy() * 1000
-    key = np.lexsort((stamps, codes))
-    codes, stamps = codes[key], stamps[key]
-    matrix = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(float)
-                              for c in VALUE_COLUMNS])[key]
-    columns = pd.Index(VALUE_COLUMNS)
+    order = _symbol_time_order(codes, stamps)
+    if order is not None:
+        codes, stamps = codes[order], stamps[order]
     bounds = np.searchsorted(codes, np.arange(len(names) + 1))
-    out = {}
-    for k in np.argsort(names):
-        a, b = int(bounds[k]), int(bounds[k + 1])
-        index = pd.DatetimeIndex(stamps[a:b].view("datetime64[ns]"), name="date")
-        out[str(names[k])] = pd.DataFrame(matrix[a:b], index=index, columns=columns,
-                                          copy=False)
-    return out
+    # One arrow -> pandas conversion (one float block) for all symbols, then views per symbol.
+    values = table.select(list(VALUE_COLUMNS)).to_pandas()
+    if order is not None:
+        values = values.take(order)
+    values.index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), name="date")
+    return {str(names[k]): values.iloc[int(bounds[k]):int(bounds[k + 1])]
+            for k in np.argsort(names)}
+
+
+def _symbol_codes(table: pa.Table) -> tuple[np.ndarray, list[str]]:
+    """Integer symbol codes per row and the symbol of each code. Reading ``symbol`` as a
+    Parquet dictionary (BarStore does) hands the codes over without materialising a string
+    per row."""
+    if pa.types.is_dictionary(table.schema.field("symbol").type):
+        column = table.select(["symbol"]).unify_dictionaries().column("symbol")
+        if column.num_chunks:
+            codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False)
+                                    for c in column.chunks])
+            return codes, column.chunks[0].dictionary.to_pylist()
+    encoded = pc.dictionary_encode(table.column("symbol").cast(pa.string())).combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+
+
+def _symbol_time_order(codes: np.ndarray, stamps: np.ndarray) -> np.ndarray | None:
+    """Row order by (symbol, time), or None when the rows already are. Rows come as a few
+    sorted runs (one per file), so one stable sort of a packed (symbol, second) key merges the
+    runs in linear time; an exact lexsort backs it up for sub-second ties."""
+    seconds = stamps // 1_000_000_000
+    key = (codes.astype(np.int64) << 40) | (seconds - seconds.min())
+    if np.all(key[1:] > key[:-1]):
+        return None
+    order = np.argsort(key, kind="stable")
+    ordered_codes, ordered_stamps = codes[order], stamps[order]
+    same = ordered_codes[1:] == ordered_codes[:-1]
+    if np.any(same & (ordered_stamps[1:] < ordered_stamps[:-1])):
+        order = np.lexsort((stamps, codes))
+    return order
 
 
 def chain_rows(frame: pd.DataFrame, underlying: str) -> pa.Table:
