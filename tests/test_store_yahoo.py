@@ -14,7 +14,7 @@ import pytest
 
 from causalcast.store import BarStore, load_frames
 from causalcast.store.sources import BarSource, YahooSource, get_source
-from causalcast.store.sources.yahoo import canonical_yahoo, split_download
+from causalcast.store.sources.yahoo import canonical_yahoo, drop_unfinished, split_download
 from tests.conftest import random_ohlcv, yahoo_csv
 
 PRICE_ORDER = ["Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends",
@@ -150,3 +150,16 @@ def test_fetch_without_network_fails_in_one_line_and_leaves_the_store(tmp_path: 
     assert len(lines) == 1 and lines[0].startswith("error: yahoo: cannot fetch MSFT (1d):")
     assert "Traceback" not in out.stderr
     assert BarStore(store).version() == 0 and list(BarStore(store).read_many()) == ["MSFT"]
+
+
+def test_the_bar_still_forming_is_not_stored() -> None:
+    daily, hourly = _daily(5), _hourly(6)
+    day = daily.index[10]                             # 2024-03-15 00:00 New York
+    during = day + pd.Timedelta(hours=11)             # 11:00 that day, session running
+    assert drop_unfinished(daily, "1d", during).index[-1] == daily.index[9]
+    assert drop_unfinished(daily, "1d", day + pd.Timedelta(days=1)).index[-1] == day
+    at = pd.Timestamp("2024-03-07 11:00", tz=NY)      # the 10:30 bar ends at 11:30
+    kept = drop_unfinished(hourly, "1h", at.tz_convert("UTC"))
+    assert kept.index[-1] == pd.Timestamp("2024-03-07 09:30", tz=NY)
+    assert drop_unfinished(hourly, "1h", at + pd.Timedelta(minutes=30)).index[-1] == \
+        pd.Timestamp("2024-03-07 10:30", tz=NY)

@@ -47,6 +47,28 @@ def canonical_yahoo(frame: pd.DataFrame, symbol: str, interval: str) -> pd.DataF
     return frame
 
 
+def drop_unfinished(raw: pd.DataFrame, interval: str,
+                    now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Without the bar still forming: Yahoo returns today's daily bar (and the current hour's)
+    while the session runs, and storing it would make tomorrow's update a revision. A daily bar
+    dated the exchange-local today, or an intraday bar whose period has not ended, is left out.
+    """
+    if raw.empty:
+        return raw
+    index = pd.DatetimeIndex(raw.index)
+    tz = index.tz or "UTC"
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    now = now.tz_convert(tz) if now.tz is not None else now.tz_localize(tz)
+    if index.tz is None:
+        index = index.tz_localize(tz)
+    if is_intraday(interval):
+        step = pd.Timedelta(interval.replace("m", "min"))
+        finished = index + step <= now
+    else:
+        finished = index.normalize() < now.normalize()
+    return raw[finished]
+
+
 def split_download(frame: pd.DataFrame, interval: str) -> dict[str, pd.DataFrame]:
     """`yfinance.download` output (columns MultiIndex (Price, Ticker), or (Ticker, Price)
     with ``group_by='ticker'``) -> one canonical frame per ticker."""
@@ -92,5 +114,6 @@ class YahooSource:
             if raw is None or raw.empty:
                 raise SourceError(f"yahoo: no bars for {symbol} ({interval}) between "
                                   f"{start or 'the first bar'} and {end or 'now'}")
-            out[symbol.upper()] = canonical_yahoo(raw, symbol.upper(), interval)
+            out[symbol.upper()] = canonical_yahoo(drop_unfinished(raw, interval),
+                                                  symbol.upper(), interval)
         return out
