@@ -217,3 +217,11 @@ def test_option_chains_round_trip_versioned_by_as_of(tmp_path: Path) -> None:
     assert chains.snapshots("SPY") == ["2026-01-05 15:00:00+00:00", "2026-01-06 15:00:00+00:00"]
     with pytest.raises(KeyError, match="no snapshot at or before"):
         chains.read("SPY", as_of="2025-12-31")
+
+
+def test_an_empty_batch_changes_nothing(tmp_path: Path) -> None:
+    bars = BarStore(tmp_path)
+    frame = random_ohlcv(10, seed=2)
+    assert not bars.write({"AAA": frame.iloc[:0]}).changed and bars.version() is None
+    bars.write({"AAA": frame})
+    assert not bars.write({"AAA": frame.iloc[:0]}).changed and bars.version() == 0

@@ -228,10 +228,11 @@ class BarStore:
 
     def _stored_overlap(self, table, batches: dict[str, pd.DataFrame],
                         interval: str) -> dict[str, pd.DataFrame]:
-        if table is None or not batches:
+        filled = [b for b in batches.values() if len(b)]
+        if table is None or not filled:
             return {}
-        lo = min(b.index.min() for b in batches.values() if len(b))
-        hi = max(b.index.max() for b in batches.values() if len(b))
+        lo = min(b.index.min() for b in filled)
+        hi = max(b.index.max() for b in filled)
         expr = ((ds.field("interval") == interval) & ds.field("symbol").isin(list(batches))
                 & (ds.field("ts") >= pa.scalar(lo.tz_localize("UTC"),
                                                pa.timestamp("us", tz="UTC")))

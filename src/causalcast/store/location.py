@@ -9,8 +9,10 @@ Why a lock when Delta Lake commits are already atomic: a write first *reads* the
 overlaps to tell new bars from revisions; two writers racing between that read and their commit
 could both decide a bar is new. Local writers therefore hold an exclusive file lock (``flock``,
 released by the kernel when a writer is SIGKILLed) around read-decide-commit. On object
-storage, writers rely on Delta's conditional-put commits instead: a conflicting commit fails
-and nothing partial is ever visible.
+storage there is no such lock yet: each commit is still atomic (Delta's conditional put of the
+next log entry), so nothing partial is ever visible, but two writers appending the same new bars
+at the same moment could both store them. Until a lock provider is wired in, run one writer per
+object-storage store.
 """
 
 from __future__ import annotations
