@@ -5,8 +5,10 @@ daily series back and appending one bar to each are one file listing and one com
 fifty. Measured in benchmarks/data_store.py (50 x 2520 daily bars, one run on a loaded 2-core
 machine): one table read everything back in 101 ms and appended one bar to each symbol in
 327 ms; per-symbol tables took 534 ms (slower than pandas reading the CSV files, 360 ms) and
-967 ms. Per-symbol reads stay cheap because Parquet row-group statistics on ``symbol`` let the
-reader skip other symbols' data once the table is compacted.
+967 ms. The price: reading one symbol scans its interval's files (about as long as reading
+them all: ~20 ms for 50 x 2520 bars, twice pandas reading that symbol's CSV file). That is
+fine for hundreds of symbols; for thousands, partition by a symbol bucket as well (a change
+inside this module only).
 
 Versions are the table's: every write is one Delta commit (one new version), and any earlier
 version stays readable (`version=`), until someone vacuums the table on purpose.
