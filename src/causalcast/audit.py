@@ -30,6 +30,7 @@ import pandas as pd
 
 from causalcast.augment import bootstrap_training_bars
 from causalcast.config import AugmentConfig, Settings
+from causalcast.data.quality import normalize_columns
 from causalcast.features.indicators import build_features
 from causalcast.features.pipeline import (
     FoldScaler,
@@ -109,7 +110,10 @@ def check_causal(feature_fn: FeatureFn, ohlcv: pd.DataFrame, *, n_cuts: int = 20
                  perturb: bool = True, min_cut: int = 1) -> list[Check]:
     """Checks (a) and (b) for any function from bars to feature columns; one `Check` per
     column per kind, failing with the first cut date where the column looked ahead. Cuts are
-    drawn from positions >= `min_cut` (e.g. the evaluation range of a fitted pipeline)."""
+    drawn from positions >= `min_cut` (e.g. the evaluation range of a fitted pipeline). Bars
+    with Yahoo-style column names are renamed once (data.quality.normalize_columns) before the
+    feature function sees them."""
+    ohlcv = normalize_columns(ohlcv, f"check_causal {symbol}".strip())
     rng = np.random.default_rng(seed)
     full = _as_frame(feature_fn(ohlcv))
     columns = list(full.columns)

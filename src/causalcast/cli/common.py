@@ -19,7 +19,7 @@ JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -1,4 +1,4 @@
-"""Data commands: validate, synth, features, audit."""
+"""Data commands: validate, synth, features, audit (the store's commands: cli/store.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from causalcast.cli import store as store_commands
 from causalcast.cli.common import (
     JSON_OPTION,
     clear_errors,
@@ -58,6 +59,7 @@ def validate(
 
 
 def register(app: typer.Typer) -> None:
+    store_commands.register(data_app)
     app.add_typer(data_app, name="data")
     app.command("synth")(synth)
     app.command("features")(features)

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 REQUIRED_COLUMNS = (*PRICE_COLUMNS, "volume")
+ADJ_ALIASES = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
+SPLIT_ALIASES = ("stock splits", "stock_splits", "splits")
 REPAIRS = frozenset({"sort", "drop_duplicates", "drop_nonfinite", "fix_high_low",
                      "drop_nonpositive", "clip_volume"})
 MAX_PROBLEMS_SHOWN = 10
@@ -110,8 +112,14 @@ def _check_order(df: pd.DataFrame, report: DataReport, repairs: frozenset[str]) 
     return df
 
 
+def _matrix(df: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """Columns as one float matrix, column by column: selecting a sub-frame first costs more
+    than the checks for the one-bar batches the store validates on every append."""
+    return np.column_stack([df[c].to_numpy(dtype=float) for c in columns])
+
+
 def _check_values(df: pd.DataFrame, report: DataReport, repairs: frozenset[str]) -> pd.DataFrame:
-    values = df[list(REQUIRED_COLUMNS)].to_numpy(dtype=float)
+    values = _matrix(df, REQUIRED_COLUMNS)
     bad = ~np.isfinite(values)
     if bad.any():
         rows = bad.any(axis=1)
@@ -121,7 +129,7 @@ def _check_values(df: pd.DataFrame, report: DataReport, repairs: frozenset[str])
                         for i, j in zip(*np.nonzero(bad), strict=True)]
             raise DataValidationError(report.source, problems)
         df = df[~rows]
-    prices = df[list(PRICE_COLUMNS)].to_numpy(dtype=float)
+    prices = _matrix(df, PRICE_COLUMNS)
     nonpos = prices <= 0
     if nonpos.any():
         rows = nonpos.any(axis=1)
@@ -181,6 +189,37 @@ def _report_gaps(df: pd.DataFrame, report: DataReport, gap_factor: float) -> Non
             f"(usual spacing {pd.Timedelta(int(spacing))})")
 
 
+def canonical_name(column: object) -> str:
+    """``"Adj Close"`` -> ``adj_close``, ``"Stock Splits"`` -> ``splits``, ``" Open"`` ->
+    ``open``: the one mapping from vendor column names to the names every stage reads."""
+    name = str(column).strip().lower()
+    if name in ADJ_ALIASES:
+        return "adj_close"
+    if name in SPLIT_ALIASES:
+        return "splits"
+    return name
+
+
+def normalize_columns(frame: pd.DataFrame, source: str = "data") -> pd.DataFrame:
+    """The frame with canonical column names (Yahoo-style ``Open``/``Adj Close``, any case),
+    refused with a `DataValidationError` naming each missing OHLCV column.
+
+    Users arrive with frames from yfinance, CSV exports and notebooks; renaming here once means
+    features, the leakage audit and the forecast APIs never fail with ``KeyError: 'open'``.
+    Names only: prices are never adjusted here (see data.sources.apply_adjustment)."""
+    if all(isinstance(c, str) and c == canonical_name(c) for c in frame.columns):
+        renamed = frame
+    else:
+        renamed = frame.rename(columns=canonical_name)
+        if renamed.columns.duplicated().any():
+            dupes = sorted(set(renamed.columns[renamed.columns.duplicated()]))
+            raise DataValidationError(source, [
+                Problem(c, "header", f"more than one column maps to {c!r} "
+                        f"(have {list(frame.columns)})") for c in dupes])
+    require_columns(renamed, source)
+    return renamed
+
+
 def require_columns(frame: pd.DataFrame, source: str) -> None:
     """Every OHLCV column present, or one problem per missing column naming what there is."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
@@ -198,14 +237,15 @@ def validate_ohlcv(
     repairs: frozenset[str] | set[str] = frozenset(),
     gap_factor: float = 7.0,
 ) -> tuple[pd.DataFrame, DataReport]:
-    """Check a canonical OHLCV frame (DatetimeIndex, lower-case columns) and return it unchanged
-    unless a named repair was asked for. Raises `DataValidationError` naming field and place."""
+    """Check an OHLCV frame (DatetimeIndex; columns in any case, Yahoo-style names accepted and
+    returned canonical) and return it unchanged unless a named repair was asked for. Raises
+    `DataValidationError` naming field and place."""
     repairs = frozenset(repairs)
     unknown = repairs - REPAIRS
     if unknown:
         raise ValueError(f"repairs: unknown {sorted(unknown)}; choose from {sorted(REPAIRS)}")
     report = DataReport(source=source)
-    require_columns(df, source)
+    df = normalize_columns(df, source)
     if not isinstance(df.index, pd.DatetimeIndex):
         raise DataValidationError(source, [Problem("date", "index", "not a DatetimeIndex")])
     df = _check_order(df, report, repairs)

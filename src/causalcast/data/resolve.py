@@ -5,6 +5,8 @@ is one more branch here and nowhere else:
 
 * ``synthetic:N[,BARS[,STRENGTH[,SEED]]]``: a synthetic universe with a known accuracy
   ceiling, regenerated from its seed (a worker process needs nothing but the string);
+* ``store:[PATH][?interval=1h&prices=raw&version=N]``: the versioned market data store
+  (`causalcast.store.frames`; imported on use, since the store itself builds on `data`);
 * anything else: a folder or file of CSV/Parquet bars, or ``sample:NAME`` (`load_ohlcv`).
 
 It lives in `data` (not in `training`) because serving, evaluation and the CLI resolve the
@@ -55,6 +57,10 @@ def resolve_source(data: str, symbols: list[str] | tuple[str, ...] | None = None
     if data.startswith(SYNTHETIC_PREFIX):
         universe = synthetic_universe(data)
         frames = dict(universe.frames)
+    elif data.startswith("store:"):
+        from causalcast.store import load_source
+
+        frames = load_source(data, symbols, min_bars)
     else:
         frames = load_ohlcv(data, symbols=symbols or None, min_bars=min_bars)
     if symbols:

@@ -18,6 +18,7 @@ from causalcast.data.quality import (
     DataReport,
     DataValidationError,
     Problem,
+    canonical_name,
     require_columns,
     validate_ohlcv,
 )
@@ -25,16 +26,9 @@ from causalcast.data.quality import (
 log = logging.getLogger(__name__)
 
 DATE_ALIASES = ("date", "datetime", "timestamp", "time")
-ADJ_ALIASES = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
+EXTRA_COLUMNS = ("adj_close", "dividends", "splits")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 SAMPLES = ("msft", "goog")
-
-
-def _canonical_name(column: str) -> str:
-    name = str(column).strip().lower()
-    if name in ADJ_ALIASES:
-        return "adj_close"
-    return name
 
 
 def _parse_dates(raw: pd.Series, source: str, line_offset: int) -> pd.DatetimeIndex:
@@ -51,7 +45,7 @@ def _parse_dates(raw: pd.Series, source: str, line_offset: int) -> pd.DatetimeIn
 def _parse_numbers(frame: pd.DataFrame, source: str, line_offset: int) -> pd.DataFrame:
     out = {}
     problems: list[Problem] = []
-    for col in (*REQUIRED_COLUMNS, "adj_close"):
+    for col in (*REQUIRED_COLUMNS, *EXTRA_COLUMNS):
         if col not in frame.columns:
             continue
         raw = frame[col]
@@ -68,11 +62,29 @@ def _parse_numbers(frame: pd.DataFrame, source: str, line_offset: int) -> pd.Dat
     return pd.DataFrame(out, index=frame.index)
 
 
+def apply_adjustment(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """Open, high, low and close scaled by ``adj_close / close`` (split and dividend adjusted),
+    and whether anything changed. Bars without an adjusted close (NaN) keep their raw prices:
+    the factor there is 1, and a frame without ``adj_close`` comes back unchanged."""
+    if "adj_close" not in frame.columns:
+        return frame, False
+    factor = (frame["adj_close"] / frame["close"]).to_numpy(dtype=float)
+    factor = np.where(np.isfinite(factor), factor, 1.0)
+    if np.allclose(factor, 1.0):
+        return frame, False
+    out = frame.copy()
+    for col in ("open", "high", "low", "close"):
+        out[col] = out[col].to_numpy(dtype=float) * factor
+    return out, True
+
+
 def to_canonical(frame: pd.DataFrame, source: str, *, adjust: bool = True,
-                 line_offset: int = 2) -> tuple[pd.DataFrame, bool]:
+                 line_offset: int = 2, keep_extra: bool = False) -> tuple[pd.DataFrame, bool]:
     """Rename Yahoo-style columns (any case), parse dates and numbers, optionally apply
-    Adj Close. Returns the frame and whether prices were adjusted."""
-    frame = frame.rename(columns=_canonical_name)
+    Adj Close. Returns the frame and whether prices were adjusted. With `keep_extra` the
+    ``adj_close``, ``dividends`` and ``splits`` columns the input has are kept too (the store
+    keeps raw and adjusted prices side by side)."""
+    frame = frame.rename(columns=canonical_name)
     if isinstance(frame.index, pd.DatetimeIndex) and not any(
             a in frame.columns for a in DATE_ALIASES):
         frame = frame.reset_index(names="date")
@@ -87,22 +99,24 @@ def to_canonical(frame: pd.DataFrame, source: str, *, adjust: bool = True,
     numbers.index = index
     numbers.index.name = "date"
     adjusted = False
-    if adjust and "adj_close" in numbers.columns:
-        factor = numbers["adj_close"] / numbers["close"]
-        if np.isfinite(factor).all() and not np.allclose(factor, 1.0):
-            for col in ("open", "high", "low", "close"):
-                numbers[col] = numbers[col] * factor
-            adjusted = True
-    return numbers[list(REQUIRED_COLUMNS)], adjusted
+    if adjust:
+        numbers, adjusted = apply_adjustment(numbers)
+    columns = list(REQUIRED_COLUMNS)
+    if keep_extra:
+        columns += [c for c in EXTRA_COLUMNS if c in numbers.columns]
+    return numbers[columns], adjusted
 
 
-def read_file(path: Path, *, adjust: bool = True) -> tuple[pd.DataFrame, bool]:
+def read_file(path: Path, *, adjust: bool = True,
+              keep_extra: bool = False) -> tuple[pd.DataFrame, bool]:
     kind = SUFFIXES.get(path.suffix.lower())
     if kind == "csv":
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-        return to_canonical(raw, str(path), adjust=adjust, line_offset=2)
+        return to_canonical(raw, str(path), adjust=adjust, line_offset=2,
+                            keep_extra=keep_extra)
     if kind == "parquet":
-        return to_canonical(pd.read_parquet(path), str(path), adjust=adjust, line_offset=0)
+        return to_canonical(pd.read_parquet(path), str(path), adjust=adjust, line_offset=0,
+                            keep_extra=keep_extra)
     raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
 
 
@@ -129,7 +143,8 @@ def load_sample(name: str) -> pd.DataFrame:
     return frame
 
 
-def _files_in(folder: Path) -> list[Path]:
+def data_files(folder: Path) -> list[Path]:
+    """The CSV/Parquet files of a folder, one per symbol (file stem, upper case)."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
     if not files:
         raise FileNotFoundError(f"{folder}: no .csv or .parquet files")
@@ -183,7 +198,7 @@ def _iter_source(src: str | Path, adjust: bool):
         return
     path = Path(src)
     if path.is_dir():
-        for file in _files_in(path):
+        for file in data_files(path):
             frame, adjusted = read_file(file, adjust=adjust)
             yield file.stem.upper(), frame, str(file), adjusted
     elif path.is_file():

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from causalcast.data.quality import normalize_columns
+
 TINY = 1e-12
 
 
@@ -290,11 +292,13 @@ def build_features(ohlcv: pd.DataFrame, names: list[str] | None = None) -> pd.Da
     """All (or the named) registered indicators for one symbol, as float64 columns.
 
     Rows inside an indicator's warm-up are NaN; nothing is filled, so the pipeline can drop
-    them explicitly."""
+    them explicitly. Yahoo-style column names (``Open``, ``Adj Close``, any case) are accepted;
+    a missing OHLCV column is refused by name."""
     chosen = list(INDICATORS) if names is None else list(names)
     unknown = [n for n in chosen if n not in INDICATORS]
     if unknown:
         raise KeyError(f"features: unknown indicators {unknown}; see causalcast features --list")
+    ohlcv = normalize_columns(ohlcv, "build_features")
     bars = Bars(ohlcv)
     columns = {}
     for name in chosen:

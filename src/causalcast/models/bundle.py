@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from causalcast.data.quality import normalize_columns
 from causalcast.features.indicators import build_features
 from causalcast.features.pipeline import FoldScaler
 from causalcast.models.base import ForecastModel, model_from_dict, model_to_dict
@@ -187,10 +188,7 @@ class TrainedModel:
 
         Features are computed over the whole frame (EMAs and the running drawdown depend on
         all earlier bars), so pass the history you have, not just the last L bars."""
-        missing = [c for c in ("open", "high", "low", "close", "volume")
-                   if c not in ohlcv.columns]
-        if missing:
-            raise ValueError(f"{symbol}: OHLCV frame lacks columns {missing}")
+        ohlcv = normalize_columns(ohlcv, symbol)
         feats = build_features(ohlcv, self.feature_names).to_numpy(dtype=np.float64)
         if len(feats) < self.lookback:
             raise ValueError(f"{symbol}: {len(feats)} bars, need at least {self.lookback} "

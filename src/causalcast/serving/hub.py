@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from causalcast.data.quality import normalize_columns
 from causalcast.models.bundle import TrainedModel
 from causalcast.serving.batcher import MicroBatcher
 from causalcast.serving.cache import LRUCache
@@ -223,6 +224,7 @@ class ModelHub:
             window = served.windows[key_symbol]
             as_of, last_close = served.as_of[key_symbol], served.last_close[key_symbol]
         else:
+            bars = normalize_columns(bars, key_symbol)
             window = served.bundle.latest_window(key_symbol, bars)
             as_of, last_close = bars.index[-1].isoformat(), float(bars["close"].iloc[-1])
         key = (key_symbol, as_of, served.version, None if bars is None else
