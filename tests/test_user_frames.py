@@ -15,7 +15,8 @@ from causalcast.data.quality import DataValidationError, normalize_columns, vali
 from causalcast.features.indicators import build_features
 from causalcast.models import build_model
 from causalcast.models.bundle import TrainedModel
-from causalcast.training.data import build_training_data, resolve_source
+from causalcast.data.resolve import resolve_source
+from causalcast.training.data import build_training_data
 from tests.conftest import random_ohlcv
 
 STYLES = {
