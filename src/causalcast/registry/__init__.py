@@ -14,23 +14,7 @@ Typical worker::
             reg.job_failed(run_id, key, exc)
 """
 
-from causalcast.registry.artifacts import FileArtifactStore, sha256_hex
-from causalcast.registry.base import (
-    ALL_SYMBOLS,
-    STAGES,
-    ArtifactError,
-    ArtifactStore,
-    GateRefused,
-    GateResult,
-    JobKey,
-    JobRecord,
-    MetadataStore,
-    ModelVersion,
-    NotFoundError,
-    RegistryError,
-    RunRecord,
-    StageEvent,
-)
+from causalcast.registry.file_artifacts import FileArtifactStore, sha256_hex
 from causalcast.registry.gates import (
     GATES,
     GateContext,
@@ -39,7 +23,22 @@ from causalcast.registry.gates import (
     register_gate,
     significance_record,
 )
+from causalcast.registry.interfaces import ArtifactStore, MetadataStore
 from causalcast.registry.lineage import Lineage, code_version, fingerprint_frames, fingerprint_json
+from causalcast.registry.records import (
+    ALL_SYMBOLS,
+    STAGES,
+    ArtifactError,
+    GateRefused,
+    GateResult,
+    JobKey,
+    JobRecord,
+    ModelVersion,
+    NotFoundError,
+    RegistryError,
+    RunRecord,
+    StageEvent,
+)
 from causalcast.registry.registry import (
     DEFAULT_GRACE_S,
     GcReport,
@@ -48,7 +47,7 @@ from causalcast.registry.registry import (
     VerifyReport,
     default_user,
 )
-from causalcast.registry.store import SQLiteStore
+from causalcast.registry.sqlite_store import SQLiteStore
 
 __all__ = [
     "ALL_SYMBOLS",

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from causalcast.io import atomic_write_bytes
-from causalcast.registry.base import ArtifactError, RegistryError
+from causalcast.registry.records import ArtifactError, RegistryError
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20

@@ -31,14 +31,15 @@ from typing import Any
 
 from filelock import FileLock
 
-from causalcast.registry.artifacts import FileArtifactStore
-from causalcast.registry.base import (
-    ArtifactStore,
+from causalcast.registry.file_artifacts import FileArtifactStore
+from causalcast.registry.gates import GateContext, run_gates
+from causalcast.registry.interfaces import ArtifactStore, MetadataStore
+from causalcast.registry.lineage import Lineage, canonical_json, code_version
+from causalcast.registry.records import (
     GateRefused,
     GateResult,
     JobKey,
     JobRecord,
-    MetadataStore,
     ModelVersion,
     NewVersion,
     NotFoundError,
@@ -46,9 +47,7 @@ from causalcast.registry.base import (
     RunRecord,
     StageEvent,
 )
-from causalcast.registry.gates import GateContext, run_gates
-from causalcast.registry.lineage import Lineage, canonical_json, code_version
-from causalcast.registry.store import SQLiteStore, check_key, check_name, check_stage
+from causalcast.registry.sqlite_store import SQLiteStore, check_key, check_name, check_stage
 
 DEFAULT_GRACE_S = 3600.0
 MIN_TEMP_AGE_S = 600.0

@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from causalcast.registry.base import (
+from causalcast.registry.lineage import canonical_json
+from causalcast.registry.records import (
     JOB_STATUSES,
     RUN_STATUSES,
     STAGES,
@@ -40,7 +41,6 @@ from causalcast.registry.base import (
     RunRecord,
     StageEvent,
 )
-from causalcast.registry.lineage import canonical_json
 from causalcast.registry.schema import LATEST, MIGRATIONS
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
