@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from causalcast.registry.lineage import canonical_json
+from causalcast.registry.names import check_path_component
 from causalcast.registry.records import (
     JOB_STATUSES,
     RUN_STATUSES,
@@ -171,7 +172,7 @@ class SQLiteStore:
     def create_run(self, run_id: str, name: str, config: dict[str, Any],
                    code_version: dict[str, Any]) -> RunRecord:
         """Create the run, or return it unchanged if it exists (a rerun resumes it)."""
-        check_name(run_id, "run_id")
+        check_path_component(run_id, "run_id")  # it names the run's folder
         config_text = canonical_json(config, "run config")
         with self._tx() as db:
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()

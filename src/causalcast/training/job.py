@@ -35,6 +35,7 @@ from causalcast.models.base import build_model, model_to_dict
 from causalcast.models.bundle import TrainedModel
 from causalcast.models.forecast import ForecastBatch
 from causalcast.models.heads import negative_log_likelihood
+from causalcast.registry.names import path_component
 from causalcast.training.data import TrainingData, build_training_data, resolve_source
 from causalcast.training.predictions import FILE as PREDICTIONS_FILE
 from causalcast.training.predictions import job_predictions, save_predictions
@@ -114,8 +115,13 @@ class JobSpec:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def job_dir(self, scope: str) -> Path:
-        """Where the job's bundle, checkpoints and predictions go."""
-        return Path(self.out_dir) / self.model / scope / f"fold{self.fold}"
+        """Where the job's bundle, checkpoints and predictions go. Model and scope pass through
+        `path_component` (a symbol ``..`` must not leave the folder, and a symbol named
+        ``global`` must not share the global model's folder)."""
+        single = self.symbols is not None and len(self.symbols) == 1
+        return (Path(self.out_dir) / path_component(self.model, "model")
+                / path_component(scope, "symbol", reserved=_SCOPE_LABELS if single else _NONE)
+                / f"fold{self.fold}")
 
 
 @dataclass
@@ -144,6 +150,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+#: Scope labels `scope_of` uses itself; a symbol spelled like one is encoded in folder names.
+_SCOPE_LABELS = frozenset({"global"})
+_NONE: frozenset[str] = frozenset()
 
 
 def scope_of(symbols: list[str]) -> str:

@@ -22,14 +22,13 @@ artifacts whatever backend or worker count executes it.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from causalcast.config import DEFAULT_HORIZONS, FeatureConfig, SplitConfig
 from causalcast.registry import ALL_SYMBOLS, JobKey
+from causalcast.registry.names import path_component
 from causalcast.training.job import PROFILES, JobSpec
 
 FINAL = "final"
@@ -37,7 +36,6 @@ FINAL = "final"
 FINAL_FOLD = 999
 SCOPES = ("per-symbol", "global")
 GLOBAL_LABEL = "global"
-_NAME_BAD = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 class PlanError(ValueError):
@@ -191,15 +189,9 @@ class PlannedJob:
 
 
 def name_part(symbol: str) -> str:
-    """A symbol as a registry-name component (names allow only ``[A-Za-z0-9._/+-]``): kept
-    as is when allowed, else cleaned and suffixed with a short hash of the original, so two
-    symbols never share a name (``^GSPC`` -> ``x_GSPC-1b2c3d``)."""
-    cleaned = _NAME_BAD.sub("_", symbol)
-    if not cleaned[:1].isalnum():
-        cleaned = f"x{cleaned}"
-    if cleaned == symbol:
-        return symbol
-    return f"{cleaned}-{hashlib.sha256(symbol.encode()).hexdigest()[:6]}"
+    """A symbol as a registry-name component: `causalcast.registry.names.path_component`, the
+    one rule that also names job folders (``^GSPC`` -> ``x_GSPC-<hash>``)."""
+    return path_component(symbol, "symbol")
 
 
 def version_name(model: str, scope: str, fold: int | str) -> str:
