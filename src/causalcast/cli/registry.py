@@ -27,9 +27,12 @@ from causalcast.cli.common import (
 from causalcast.registry import (
     DEFAULT_GRACE_S,
     STAGES,
+    DamagedError,
     GateRefused,
     ModelVersion,
     Registry,
+    RegistryError,
+    VerifyReport,
     default_user,
 )
 
@@ -44,9 +47,20 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
-def _open(home: Path, create: bool = False) -> Iterator[Registry]:
-    with clear_errors():
+def _open(home: Path, create: bool = False, damaged_is_a_problem: bool = False
+          ) -> Iterator[Registry]:
+    """The registry under ``home``; never creates one. Errors become one line and exit 2,
+    except damage when the caller reports it itself (`verify`)."""
+    try:
         reg = Registry.open(home, create=create)
+    except DamagedError:
+        if damaged_is_a_problem:
+            raise
+        with clear_errors():
+            raise
+    except RegistryError:
+        with clear_errors():
+            raise
     try:
         with clear_errors():
             yield reg
@@ -145,9 +159,13 @@ def show(
 
 @registry_app.command("verify")
 def verify(home: Path = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Re-hash every artifact and check every reference; exit 1 on any problem."""
-    with _open(home) as reg:
-        report = reg.verify()
+    """Re-hash every artifact and check every reference; exit 1 on any problem (a damaged
+    database included: it is the first problem, and nothing else is checked against it)."""
+    try:
+        with _open(home, damaged_is_a_problem=True) as reg:
+            report = reg.verify()
+    except DamagedError as exc:
+        report = VerifyReport(problems=[str(exc)])
     if as_json:
         print_json(report.to_dict())
     else:

@@ -48,10 +48,12 @@ def _hash_file(path: Path) -> str:
 class FileArtifactStore:
     """`ArtifactStore` over a local folder (``root/objects``)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, create: bool = True) -> None:
+        """``create=False`` (read-only use) makes no folder; a missing one lists no objects."""
         self.root = Path(root)
         self.objects = self.root / "objects"
-        self.objects.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.objects.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
         check_digest(digest)
@@ -107,6 +109,8 @@ class FileArtifactStore:
             return 0
 
     def digests(self) -> Iterator[str]:
+        if not self.objects.is_dir():
+            return
         for folder in sorted(self.objects.iterdir()):
             if not folder.is_dir() or len(folder.name) != 2:
                 continue
@@ -132,6 +136,8 @@ class FileArtifactStore:
         return None
 
     def _temp_paths(self) -> Iterator[Path]:
+        if not self.objects.is_dir():
+            return
         for folder in self.objects.iterdir():
             if folder.is_dir():
                 yield from (p for p in folder.iterdir()

@@ -28,6 +28,15 @@ class ArtifactError(RegistryError):
     """An artifact is missing or its bytes do not hash to its name."""
 
 
+class DamagedError(RegistryError):
+    """A store's bytes cannot be trusted (empty, truncated, not what its header claims, failing
+    an integrity check). The message names the file and the damage; nothing is rewritten."""
+
+
+class BusyError(RegistryError):
+    """Another process held a lock longer than the timeout (a stalled or hung holder)."""
+
+
 class GateRefused(RegistryError):
     """Promotion refused; `results` says which gates failed and why."""
 

@@ -22,20 +22,22 @@ import os
 import socket
 import traceback as tb
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from causalcast.registry.file_artifacts import FileArtifactStore
 from causalcast.registry.gates import GateContext, run_gates
 from causalcast.registry.interfaces import ArtifactStore, MetadataStore
 from causalcast.registry.lineage import Lineage, canonical_json, code_version
 from causalcast.registry.records import (
+    BusyError,
+    DamagedError,
     GateRefused,
     GateResult,
     JobKey,
@@ -121,19 +123,36 @@ class Registry:
     @classmethod
     def open(cls, home: str | Path = ".causalcast", *, create: bool = True,
              busy_timeout_s: float = 60.0) -> Registry:
-        """SQLite + local artifacts under ``home/registry``. ``create=False`` refuses a home
-        without a registry instead of making an empty one (read-only commands)."""
+        """SQLite + local artifacts under ``home/registry``.
+
+        ``create=False`` (read-only commands) refuses a home without a registry and creates
+        nothing. ``create=True`` makes a new registry only in an empty place: a database that
+        exists is never recreated (an empty or damaged one is refused, see `SQLiteStore`), and
+        objects without a database are refused too (recreating the database would make every
+        object look unreferenced to gc; `causalcast registry recover` rebuilds it)."""
         root = Path(home) / "registry"
-        if not create and not (root / DB_NAME).exists():
+        db = root / DB_NAME
+        if not create and not db.exists():
             raise NotFoundError(f"no registry under {root} (nothing registered yet?)")
-        root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(root / LOCK_NAME), timeout=busy_timeout_s)
-        artifacts = FileArtifactStore(root)
-        meta = SQLiteStore(root / DB_NAME, busy_timeout_s=busy_timeout_s,
-                           setup_lock=lambda: lock)
-        # The locked sections take milliseconds; poll often so waiters do not idle 50 ms.
-        return cls(meta, artifacts, lambda: lock.acquire(poll_interval=LOCK_POLL_S),
-                   reopen=(str(home), busy_timeout_s))
+        if create:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RegistryError(f"--home {home}: cannot create {root} "
+                                    f"({exc.strerror or exc})") from None
+        file_lock = FileLock(str(root / LOCK_NAME), timeout=busy_timeout_s)
+        lock = _timed_lock(file_lock, busy_timeout_s)
+        artifacts = FileArtifactStore(root, create=create)
+        if create and not db.exists():
+            with lock():
+                if not db.exists() and next(artifacts.digests(), None) is not None:
+                    raise DamagedError(
+                        f"registry database {db}: missing, but {artifacts.objects} holds "
+                        f"objects; refusing to start an empty registry over them: restore a "
+                        f"backup (`causalcast registry restore`) or rebuild the versions "
+                        f"(`causalcast registry recover`)")
+        meta = SQLiteStore(db, busy_timeout_s=busy_timeout_s, setup_lock=lock, create=create)
+        return cls(meta, artifacts, lock, reopen=(str(home), busy_timeout_s))
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._reopen is None:
@@ -386,6 +405,28 @@ class Registry:
                 report.temp_removed = self.artifacts.remove_temp_files(
                     max(grace_s, MIN_TEMP_AGE_S))
         return report
+
+
+def _timed_lock(file_lock: FileLock, timeout_s: float
+                ) -> Callable[[], AbstractContextManager[Any]]:
+    """The cross-store lock as a context-manager factory; a holder that never lets go (a hung
+    process) becomes one clear `BusyError` after the timeout, not a filelock traceback."""
+
+    @contextmanager
+    def held() -> Iterator[None]:
+        try:
+            # The locked sections take milliseconds; poll often so waiters do not idle 50 ms.
+            file_lock.acquire(poll_interval=LOCK_POLL_S)
+        except Timeout:
+            raise BusyError(f"registry lock {file_lock.lock_file}: held by another process for "
+                            f"more than {timeout_s:g} s (a stalled writer or gc?); retry, or "
+                            f"stop the holder") from None
+        try:
+            yield
+        finally:
+            file_lock.release()
+
+    return held
 
 
 def _reopen(home: str, busy_timeout_s: float) -> Registry:

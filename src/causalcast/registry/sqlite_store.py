@@ -18,6 +18,7 @@ behind the same interface.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -26,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from causalcast.registry.lineage import canonical_json
 from causalcast.registry.names import check_path_component
@@ -33,6 +35,8 @@ from causalcast.registry.records import (
     JOB_STATUSES,
     RUN_STATUSES,
     STAGES,
+    BusyError,
+    DamagedError,
     JobKey,
     JobRecord,
     ModelVersion,
@@ -44,6 +48,9 @@ from causalcast.registry.records import (
 )
 from causalcast.registry.schema import LATEST, MIGRATIONS
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_HEADER_SIZE = 100
+_CREATE_TABLE = re.compile(r"CREATE TABLE (\w+)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
 _JSON_COLUMNS = {
     "runs": ("config_json", "audit_json", "code_version_json"),
@@ -85,6 +92,62 @@ def check_key(key: JobKey | Sequence[Any]) -> JobKey:
     return JobKey(symbol, model, fold)
 
 
+def check_database_header(path: Path) -> None:
+    """Refuse a file that is not an SQLite 3 database before sqlite3 reads it (sqlite3 would
+    otherwise fail later, mid-command, or treat a wrong file as empty)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(_HEADER_SIZE)
+    except OSError as exc:
+        raise DamagedError(f"registry database {path}: unreadable ({exc.strerror})") from None
+    if not header:
+        raise DamagedError(f"registry database {path}: empty (0 bytes)")
+    if not header.startswith(SQLITE_MAGIC):
+        raise DamagedError(f"registry database {path}: not an SQLite database (header starts "
+                           f"{header[:16]!r})")
+    if len(header) < _HEADER_SIZE:
+        raise DamagedError(f"registry database {path}: truncated ({len(header)} bytes, shorter "
+                           f"than the SQLite header)")
+
+
+def expected_tables(version: int) -> set[str]:
+    """Tables the migrations up to ``version`` create (plus the migrations table)."""
+    names = {"schema_migrations"}
+    for number, _, statements in MIGRATIONS:
+        if number <= version:
+            names.update(m.group(1) for st in statements for m in _CREATE_TABLE.finditer(st))
+    return names
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _translate_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """sqlite3 errors become one-line registry errors naming the file: a stalled lock holder
+    is `BusyError`, a full disk or I/O failure `RegistryError`, damage found mid-command
+    `DamagedError` (no traceback reaches a CLI user)."""
+
+    @functools.wraps(method)
+    def guarded(store: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(store, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise BusyError(f"registry database {store.path}: locked by another process "
+                                f"for more than {store.busy_timeout_s:g} s") from None
+            if "full" in str(exc) or "I/O" in str(exc):
+                raise RegistryError(f"registry database {store.path}: {exc}; nothing was "
+                                    f"changed") from None
+            raise DamagedError(f"registry database {store.path}: {exc}") from None
+        except sqlite3.IntegrityError as exc:
+            raise RegistryError(f"registry database {store.path}: refused ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise DamagedError(f"registry database {store.path}: damaged ({exc})") from None
+
+    return guarded
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -102,21 +165,92 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0,
                  setup_lock: Callable[[], AbstractContextManager[Any]] | None = None,
                  create: bool = True) -> None:
+        """Open (and, with ``create`` and no file yet, create) the database. Before anything
+        reads or writes, the file must prove itself: SQLite header, ``PRAGMA quick_check``,
+        and a causalcast schema this version understands; otherwise `DamagedError` (or
+        `NotFoundError` when absent and ``create`` is false) names the file and the problem.
+        An existing file is never recreated, whatever its state."""
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise NotFoundError(f"registry database {self.path}: does not exist")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_s = busy_timeout_s
-        self._conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._conn.execute("PRAGMA synchronous = FULL")
         lock = setup_lock or nullcontext
+        creating = False
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            # A 0-byte file may be one another process is creating right now (under the lock):
+            # decide only while holding it.
+            with lock():
+                if not self.path.exists():
+                    if not create:
+                        raise NotFoundError(f"registry database {self.path}: does not exist")
+                    creating = True
+                    self._conn = self._connect("rwc")
+                    self._conn.execute("PRAGMA journal_mode = WAL")
+                    self._migrate(nullcontext)
+                elif self.path.stat().st_size == 0:
+                    raise DamagedError(
+                        f"registry database {self.path}: empty (0 bytes); refusing to recreate "
+                        f"it over existing data: restore a backup (`causalcast registry "
+                        f"restore`) or rebuild it (`causalcast registry recover`)")
+        if not creating:
+            check_database_header(self.path)
+            self._conn = self._connect("rw")
+            try:
+                self._prove(lock, create)
+            except BaseException:
+                self._conn.close()
+                raise
+
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        """``mode=rw`` never creates a file (sqlite3's default would, silently)."""
+        uri = f"file:{quote(str(self.path.resolve()))}?mode={mode}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s,
+                                   isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DamagedError(f"registry database {self.path}: cannot open ({exc})") from None
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise DamagedError(f"registry database {self.path}: damaged ({exc})") from None
+        return conn
+
+    def _prove(self, lock: Callable[[], AbstractContextManager[Any]], create: bool) -> None:
+        """quick_check, WAL mode, schema version and tables of an existing file."""
+        try:
+            result = [r[0] for r in self._conn.execute("PRAGMA quick_check")]
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise BusyError(f"registry database {self.path}: locked by another process for "
+                                f"more than {self.busy_timeout_s:g} s") from None
+            raise DamagedError(f"registry database {self.path}: damaged ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise DamagedError(f"registry database {self.path}: damaged ({exc})") from None
+        if result != ["ok"]:
+            raise DamagedError(f"registry database {self.path}: damaged, quick_check found "
+                               f"{len(result)} problems (first: {result[0]}); run `causalcast "
+                               f"registry verify` and restore a backup")
         if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            with lock():  # switching modes needs the database to ourselves: once, at creation
+            with lock():  # switching modes needs the database to ourselves
                 self._conn.execute("PRAGMA journal_mode = WAL")
+        tables = {r[0] for r in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:  # a creation killed between the file and its first migration
+            if not create:
+                raise NotFoundError(f"registry database {self.path}: holds no registry (its "
+                                    f"creation was interrupted); nothing to read")
+        elif "schema_migrations" not in tables:
+            raise DamagedError(f"registry database {self.path}: not a causalcast registry "
+                               f"(no schema_migrations table; tables: {sorted(tables)[:5]})")
         self._migrate(lock)
+        tables = {r[0] for r in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = sorted(expected_tables(self.schema_version()) - tables)
+        if missing:
+            raise DamagedError(f"registry database {self.path}: damaged, schema version "
+                               f"{self.schema_version()} but tables {missing} are missing")
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
@@ -611,3 +745,8 @@ class SQLiteStore:
         finally:
             db.execute("COMMIT")
         return problems
+
+
+for _name, _method in list(vars(SQLiteStore).items()):
+    if callable(_method) and not _name.startswith("_") and _name != "close":
+        setattr(SQLiteStore, _name, _translate_errors(_method))
