@@ -38,6 +38,8 @@ from causalcast.registry import (
 
 registry_app = typer.Typer(help="Model versions, stages and artifacts.", no_args_is_help=True)
 
+#: More objects than this in one gc are shown as a dry run first (rerun with --yes).
+LARGE_GC = 50
 HOME_OPTION = typer.Option(Path(".causalcast"), "--home",
                            help="Where results are kept (same as `causalcast run`).")
 
@@ -238,16 +240,30 @@ def gc(
     grace: float = typer.Option(DEFAULT_GRACE_S, "--grace", min=0.0,
                                 help="Keep unreferenced objects younger than this (seconds)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report, delete nothing."),
+    yes: bool = typer.Option(False, "--yes", help=f"Delete even when more than "
+                             f"{LARGE_GC} objects would go (otherwise a dry run is shown)."),
+    force: bool = typer.Option(False, "--force", help="Run even though the database and the "
+                               "objects disagree wholesale (after a deliberate recover)."),
     home: Path = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Remove artifacts no version references (safe while writers run)."""
+    """Remove artifacts no version references (safe while writers run). A large deletion is
+    shown as a dry run first; rerun with --yes to delete."""
     with _open(home) as reg:
-        report = reg.gc(grace, dry_run=dry_run)
+        report = reg.gc(grace, dry_run=True, force=force)
+        large = len(report.removed) > LARGE_GC
+        if not dry_run and (yes or not large):
+            report = reg.gc(grace, force=force)
     if as_json:
-        print_json(report.to_dict())
-        return
-    verb = "would remove" if dry_run else "removed"
-    console.print(f"gc: {verb} {len(report.removed)} objects ({report.bytes_freed} bytes), "
-                  f"{report.temp_removed} stale temporary files; kept {report.kept_referenced} "
-                  f"referenced and {report.kept_young} younger than {grace:g}s")
+        print_json({**report.to_dict(), "needs_yes": large and report.dry_run and not dry_run})
+    else:
+        verb = "would remove" if report.dry_run else "removed"
+        console.print(f"gc: {verb} {len(report.removed)} objects ({report.bytes_freed} bytes), "
+                      f"{report.temp_removed} stale temporary files; kept "
+                      f"{report.kept_referenced} referenced and {report.kept_young} younger "
+                      f"than {grace:g}s")
+    if report.dry_run and not dry_run:
+        err_console.print(f"gc: {len(report.removed)} objects is more than {LARGE_GC}: nothing "
+                          f"deleted; check the list (--dry-run --json) and rerun with --yes",
+                          highlight=False)
+        raise typer.Exit(1)

@@ -23,6 +23,8 @@ from causalcast.registry.records import ArtifactError, RegistryError
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
+#: Names the registry database the objects belong to (see `Registry.gc`).
+OWNER_FILE = "OWNER"
 
 
 def check_digest(digest: str) -> str:
@@ -54,6 +56,19 @@ class FileArtifactStore:
         self.objects = self.root / "objects"
         if create:
             self.objects.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def _owner_file(self) -> Path:
+        return self.objects / OWNER_FILE
+
+    def read_owner(self) -> str | None:
+        try:
+            return self._owner_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def write_owner(self, owner: str) -> None:
+        atomic_write_bytes(self._owner_file, owner.encode())
 
     def path(self, digest: str) -> Path:
         check_digest(digest)

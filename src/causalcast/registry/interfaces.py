@@ -65,6 +65,14 @@ class ArtifactStore(Protocol):
 
     def remove_temp_files(self, older_than_s: float) -> int: ...
 
+    def read_owner(self) -> str | None:
+        """The creation time of the metadata store these objects belong to (None: unknown)."""
+        ...
+
+    def write_owner(self, owner: str) -> None:
+        """Record which metadata store the objects belong to (creation, restore, recover)."""
+        ...
+
     def location(self, digest: str) -> str:
         """Where the object lives (path or URL), for messages."""
         ...
@@ -76,6 +84,9 @@ class MetadataStore(Protocol):
     so in one transaction: a reader sees the state before or after it, never a mix."""
 
     def close(self) -> None: ...
+    def created_at(self) -> str:
+        """ISO time the store was created (gc refuses objects older than their database)."""
+        ...
 
     # runs
     def create_run(self, run_id: str, name: str, config: dict[str, Any],

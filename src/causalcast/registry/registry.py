@@ -152,6 +152,12 @@ class Registry:
                         f"backup (`causalcast registry restore`) or rebuild the versions "
                         f"(`causalcast registry recover`)")
         meta = SQLiteStore(db, busy_timeout_s=busy_timeout_s, setup_lock=lock, create=create)
+        owner = artifacts.read_owner()
+        if create and owner != meta.created_at() and (
+                owner is None or next(artifacts.digests(), None) is None):
+            # The objects remember which database they belong to, so gc can tell a recreated or
+            # swapped database from garbage (a restored backup keeps its creation time).
+            artifacts.write_owner(meta.created_at())
         return cls(meta, artifacts, lock, reopen=(str(home), busy_timeout_s))
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -383,15 +389,25 @@ class Registry:
                                 f"objects; gc removes them)")
         return report
 
-    def gc(self, grace_s: float = DEFAULT_GRACE_S, *, dry_run: bool = False) -> GcReport:
+    def gc(self, grace_s: float = DEFAULT_GRACE_S, *, dry_run: bool = False,
+           force: bool = False) -> GcReport:
         """Delete objects no version references and older than ``grace_s`` (see module doc for
-        why this is safe while writers run), and stale temporary files."""
+        why this is safe while writers run), and stale temporary files.
+
+        Refuses (`DamagedError`, nothing deleted) when the database and the objects disagree
+        wholesale, the signature of a replaced, recreated or wrong database rather than of
+        garbage: unreferenced objects older than the database itself, objects but no version
+        at all, or versions none of whose objects is present. ``force`` overrides after a
+        deliberate `recover` left unreadable objects behind."""
         if grace_s < 0:
             raise RegistryError(f"grace: expected seconds >= 0, got {grace_s}")
         report = GcReport(dry_run=dry_run)
         with self._lock():
             referenced = self.meta.referenced_digests()
-            for digest in list(self.artifacts.digests()):
+            digests = list(self.artifacts.digests())
+            if not force:
+                self._refuse_wholesale_disagreement(referenced, digests)
+            for digest in digests:
                 if digest in referenced:
                     report.kept_referenced += 1
                 elif self.artifacts.age_seconds(digest) < grace_s:
@@ -405,6 +421,27 @@ class Registry:
                 report.temp_removed = self.artifacts.remove_temp_files(
                     max(grace_s, MIN_TEMP_AGE_S))
         return report
+
+    def _refuse_wholesale_disagreement(self, referenced: set[str], digests: list[str]) -> None:
+        where = f"registry {self._reopen[0] if self._reopen else ''}".rstrip()
+        advice = ("; nothing deleted. Run `causalcast registry verify`; restore a backup or "
+                  "`causalcast registry recover`, then gc (or --force if you are sure)")
+        if not digests:
+            return
+        present = referenced.intersection(digests)
+        if referenced and not present:
+            raise DamagedError(f"{where}: gc refused: none of the {len(referenced)} objects "
+                               f"the versions reference is present, yet {len(digests)} other "
+                               f"objects are (wrong object folder?){advice}")
+        owner, created = self.artifacts.read_owner(), self.meta.created_at()
+        if owner is not None and owner != created:
+            raise DamagedError(f"{where}: gc refused: the objects belong to a registry database "
+                               f"created {owner}, this database was created {created} "
+                               f"(recreated or replaced?){advice}")
+        if not referenced and any(self.artifacts.age_seconds(d) >= MIN_TEMP_AGE_S
+                                  for d in digests):
+            raise DamagedError(f"{where}: gc refused: the database references no object but "
+                               f"{len(digests)} objects are stored{advice}")
 
 
 def _timed_lock(file_lock: FileLock, timeout_s: float

@@ -277,6 +277,13 @@ class SQLiteStore:
         row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
 
+    def created_at(self) -> str:
+        """When this database was created (its first migration): objects older than that were
+        not written through it, which is how gc recognises a replaced database."""
+        row = self._conn.execute("SELECT applied_at FROM schema_migrations ORDER BY version "
+                                 "LIMIT 1").fetchone()
+        return row[0]
+
     def _migrate(self, lock: Callable[[], AbstractContextManager[Any]]) -> None:
         current = self.schema_version()
         if current > LATEST:
