@@ -86,8 +86,10 @@ class FileArtifactStore:
         digest = sha256_hex(data)
         target = self.path(digest)
         try:
-            # Same name and same size: the object is there (a bit flip is verify's job).
-            if target.stat().st_size == len(data):
+            # Same name, same size and the stored bytes still hash to it: the object is there.
+            # A damaged copy is healed below with the caller's verified bytes, so re-registering
+            # never yields a version whose artifact cannot be read.
+            if target.stat().st_size == len(data) and _hash_file(target) == digest:
                 os.utime(target)
                 return digest
         except FileNotFoundError:  # absent, or removed by gc between stat() and utime()

@@ -36,6 +36,7 @@ from causalcast.registry.gates import GateContext, run_gates
 from causalcast.registry.interfaces import ArtifactStore, MetadataStore
 from causalcast.registry.lineage import Lineage, canonical_json, code_version
 from causalcast.registry.records import (
+    ArtifactError,
     BusyError,
     DamagedError,
     GateRefused,
@@ -318,6 +319,24 @@ class Registry:
         return parse(self.load_artifact(version), sha256=version.artifact_sha256,
                      source=f"version {version.ref}")
 
+    def check_loadable(self, version: ModelVersion | str | int) -> dict[str, Any]:
+        """Prove a version's artifact can be served before it becomes production: present,
+        hashing to its name, and a well-formed causalcast weights file (the safetensors
+        header, tensor byte ranges and embedded config the loader checks; no torch needed).
+        Returns the embedded config; raises `ArtifactError` naming the version otherwise."""
+        from causalcast.weights_header import WeightsError, check_weights_header
+
+        if not isinstance(version, ModelVersion):
+            version = self.get_version(version)
+        try:
+            data = self.artifacts.get(version.artifact_sha256)
+        except ArtifactError as exc:
+            raise ArtifactError(f"version {version.ref}: {exc}; stage unchanged") from None
+        try:
+            return check_weights_header(data, f"version {version.ref} artifact")
+        except WeightsError as exc:
+            raise ArtifactError(f"{exc}; it cannot be loaded, stage unchanged") from None
+
     # ------------------------------------------------------------------ stages
     def check_gates(self, ref: str | int, gates: Sequence[str] | None = None
                     ) -> list[GateResult]:
@@ -340,6 +359,7 @@ class Registry:
                 raise GateRefused(f"promote {version.ref}: refused by "
                                   + "; ".join(f"gate {r.gate!r}: {r.detail}" for r in failed),
                                   results)
+            self.check_loadable(version)  # a version that cannot be served never goes live
         moved = self.meta.set_stage(version.version_id, stage, by or default_user(), reason,
                                     [r.to_dict() for r in results])
         return Promotion(moved, results)

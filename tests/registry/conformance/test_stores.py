@@ -9,6 +9,7 @@ import ast
 import inspect
 
 import pytest
+import torch
 
 from causalcast.registry import (
     ArtifactError,
@@ -23,12 +24,17 @@ from causalcast.registry import (
     significance_record,
 )
 from causalcast.registry import registry as registry_module
+from causalcast.weights import serialize
 from tests.registry.conformance.backends import Backend
 
 LINEAGE = Lineage("c" * 64, {"lookback": 8}, {"n_folds": 2})
 GOOD = {"val_mse": 0.5, "leakage_audit": {"passed": True, "n_failures": 0},
         "baseline_comparison": baseline_comparison("val_mse", 0.5, 1.0, lower_is_better=True),
         "significance": significance_record({"dm_vs_naive": 0.001, "direction": 0.002})}
+
+
+def _weights(seed: int) -> bytes:
+    return serialize({"w": torch.full((3,), float(seed))}, {"seed": seed})[0]
 
 
 def _protocol_members(protocol: type) -> set[str]:
@@ -104,8 +110,8 @@ def test_versions_stages_and_rollback(backend: Backend) -> None:
     with backend.open() as reg:
         run = reg.start_run("r1")
         reg.record_audit(run, {"passed": True, "checks": []})
-        a = reg.register_version("m", b"a", {}, GOOD, LINEAGE, run_id=run)
-        b = reg.register_version("m", b"b", {}, GOOD, LINEAGE, run_id=run)
+        a = reg.register_version("m", _weights(1), {}, GOOD, LINEAGE, run_id=run)
+        b = reg.register_version("m", _weights(2), {}, GOOD, LINEAGE, run_id=run)
         assert (a.version, b.version, a.stage) == (1, 2, "candidate")
         reg.promote(a.ref)
         reg.promote(b.ref)
