@@ -1,4 +1,5 @@
-"""`causalcast registry list|show|verify|promote|rollback|gc`: inspect and curate model versions.
+"""`causalcast registry list|show|verify|promote|rollback|gc|backup|restore|recover`: inspect,
+curate, back up and repair model versions.
 
 Exit codes: 0 ok; 1 verify found problems or a gate refused a promotion; 2 bad input (unknown
 version, stage, run; no registry under --home).
@@ -34,6 +35,7 @@ from causalcast.registry import (
     RegistryError,
     VerifyReport,
     default_user,
+    maintenance,
 )
 
 registry_app = typer.Typer(help="Model versions, stages and artifacts.", no_args_is_help=True)
@@ -267,3 +269,55 @@ def gc(
                           f"deleted; check the list (--dry-run --json) and rerun with --yes",
                           highlight=False)
         raise typer.Exit(1)
+
+
+@registry_app.command("backup")
+def backup_command(
+    dest: Path = typer.Argument(..., help="New home to copy the registry into (must not "
+                                "hold a registry)."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Copy the registry (SQLite online backup + every referenced object, re-hashed) to DEST,
+    then verify the copy. Safe while writers run."""
+    with _open(home) as reg, clear_errors():
+        report = maintenance.backup(reg, dest)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(f"backup: {report.n_versions} versions, {report.n_objects} objects "
+                  f"({report.bytes_copied} bytes) copied to {dest} and verified", highlight=False)
+
+
+@registry_app.command("restore")
+def restore_command(
+    source: Path = typer.Argument(..., help="A backup made by `causalcast registry backup`."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Verify a backup and put it in place of --home's registry (stop writers first). The
+    previous registry folder is moved aside, never deleted."""
+    with clear_errors():
+        moved = maintenance.restore(source, home)
+    if as_json:
+        print_json({"restored_from": str(source), "previous_moved_to": moved and str(moved)})
+        return
+    console.print(f"restore: {home} now holds the backup {source}"
+                  + (f"; the previous registry is in {moved}" if moved else ""), highlight=False)
+
+
+@registry_app.command("recover")
+def recover_command(home: Path = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Rebuild a missing, empty or damaged database from the objects' own headers: each
+    weights file becomes a candidate version `recovered/<model>/<scope>` (stop writers
+    first; the damaged database is kept; promotions and metrics must be redone)."""
+    with clear_errors():
+        report = maintenance.recover(home)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(f"recover: {len(report.recovered)} versions rebuilt, {len(report.skipped)} "
+                  f"objects skipped" + (f"; damaged database kept as {report.kept_damaged}"
+                                        if report.kept_damaged else ""), highlight=False)
+    for line in report.skipped:
+        err_console.print(f"[yellow]skipped[/]: {line}", highlight=False)

@@ -277,6 +277,11 @@ class SQLiteStore:
         row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
 
+    def backup_to(self, target: sqlite3.Connection) -> None:
+        """Copy the whole database into ``target`` with SQLite's online backup API: a
+        consistent snapshot taken while other processes keep writing."""
+        self._conn.backup(target)
+
     def created_at(self) -> str:
         """When this database was created (its first migration): objects older than that were
         not written through it, which is how gc recognises a replaced database."""
