@@ -31,6 +31,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from causalcast.registry.checks import check_key, check_name, check_stage
 from causalcast.registry.file_artifacts import FileArtifactStore
 from causalcast.registry.gates import GateContext, run_gates
 from causalcast.registry.interfaces import ArtifactStore, MetadataStore
@@ -50,7 +51,7 @@ from causalcast.registry.records import (
     RunRecord,
     StageEvent,
 )
-from causalcast.registry.sqlite_store import SQLiteStore, check_key, check_name, check_stage
+from causalcast.registry.sqlite_store import SQLiteStore
 
 DEFAULT_GRACE_S = 3600.0
 MIN_TEMP_AGE_S = 600.0
