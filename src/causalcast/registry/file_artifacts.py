@@ -94,7 +94,11 @@ class FileArtifactStore:
                 return digest
         except FileNotFoundError:  # absent, or removed by gc between stat() and utime()
             pass
-        atomic_write_bytes(target, data)
+        try:
+            atomic_write_bytes(target, data)
+        except OSError as exc:  # disk full, read-only or vanished folder: nothing was stored
+            raise RegistryError(f"artifact store {self.objects}: cannot write object {digest} "
+                                f"({exc.strerror or exc}); nothing stored") from None
         # Immutable by convention and by mode. If a concurrent gc already took it, register
         # re-puts it under the lock.
         with contextlib.suppress(FileNotFoundError):

@@ -135,7 +135,8 @@ class Registry:
         root = Path(home) / "registry"
         db = root / DB_NAME
         if not create and not db.exists():
-            raise NotFoundError(f"no registry under {root} (nothing registered yet?)")
+            raise NotFoundError(f"no registry under {root} ({DB_NAME} does not exist; "
+                                f"nothing registered yet?)")
         if create:
             try:
                 root.mkdir(parents=True, exist_ok=True)

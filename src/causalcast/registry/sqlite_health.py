@@ -94,7 +94,7 @@ def integrity_problems(db: sqlite3.Connection, stages: Sequence[str] = STAGES) -
     problems: list[str] = []
     result = [r[0] for r in db.execute("PRAGMA integrity_check")]
     if result != ["ok"]:
-        problems += [f"sqlite integrity: {r}" for r in result[:20]]
+        problems += [f"sqlite integrity: {' '.join(r.split())}" for r in result[:20]]
     for table, rowid, parent, _ in db.execute("PRAGMA foreign_key_check"):
         problems.append(f"{table} row {rowid}: references a missing {parent} row")
     checks = [

@@ -122,8 +122,9 @@ class SQLiteStore(SQLiteVersions):
         except sqlite3.DatabaseError as exc:
             raise DamagedError(f"registry database {self.path}: damaged ({exc})") from None
         if result != ["ok"]:
+            first = " ".join(result[0].split())  # sqlite's report spans lines
             raise DamagedError(f"registry database {self.path}: damaged, quick_check found "
-                               f"{len(result)} problems (first: {result[0]}); run `causalcast "
+                               f"{len(result)} problems (first: {first}); run `causalcast "
                                f"registry verify` and restore a backup")
         if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             with lock():  # switching modes needs the database to ourselves
