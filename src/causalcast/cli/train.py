@@ -257,6 +257,7 @@ def _train_parallel(data: str | None, synthetic: str | None, models: str, horizo
                     workers: int | None, backend: str, ray_address: str | None, home: Path,
                     run_id: str | None, resume: bool, audit: bool, as_json: bool) -> None:
     """`causalcast train --parallel ...`: one registry run via `train_run`."""
+    from causalcast.registry import RegistryError
     from causalcast.training.backends import BackendError
     from causalcast.training.plan import PlanError, RunSpec, parse_folds
     from causalcast.training.runner import RunnerError, train_run
@@ -283,8 +284,8 @@ def _train_parallel(data: str | None, synthetic: str | None, models: str, horizo
         summary = train_run(spec, home=home, run_id=run_id, backend=backend, workers=workers,
                             ray_address=ray_address, out=out, audit=audit,
                             progress=not quiet)
-    except (PlanError, RunnerError, BackendError) as exc:
-        fail(str(exc))
+    except (PlanError, RunnerError, BackendError, RegistryError) as exc:
+        fail(str(exc))  # RegistryError: a bad --run-id or --home, a damaged registry
     if as_json:
         print_json(summary.to_dict())
     else:
