@@ -39,7 +39,7 @@ from causalcast.registry import (
     register_gate,
     significance_record,
 )
-from causalcast.registry.registry import MIN_TEMP_AGE_S
+from causalcast.registry.model_registry import MIN_TEMP_AGE_S
 from causalcast.weights import serialize, sha256_bytes
 
 FP = "f" * 64

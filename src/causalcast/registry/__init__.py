@@ -25,6 +25,14 @@ from causalcast.registry.gates import (
 )
 from causalcast.registry.interfaces import ArtifactStore, MetadataStore
 from causalcast.registry.lineage import Lineage, code_version, fingerprint_frames, fingerprint_json
+from causalcast.registry.model_registry import (
+    DEFAULT_GRACE_S,
+    GcReport,
+    Promotion,
+    Registry,
+    VerifyReport,
+    default_user,
+)
 from causalcast.registry.records import (
     ALL_SYMBOLS,
     STAGES,
@@ -40,14 +48,6 @@ from causalcast.registry.records import (
     RegistryError,
     RunRecord,
     StageEvent,
-)
-from causalcast.registry.registry import (
-    DEFAULT_GRACE_S,
-    GcReport,
-    Promotion,
-    Registry,
-    VerifyReport,
-    default_user,
 )
 from causalcast.registry.sqlite_store import SQLiteStore
 

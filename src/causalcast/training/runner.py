@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from causalcast.registry import NotFoundError, Registry, fingerprint_frames
-from causalcast.registry.registry import new_run_id
+from causalcast.registry.model_registry import new_run_id
 from causalcast.training.backends import BACKENDS, Backend, make_backend
 from causalcast.training.plan import (
     FINAL,
