@@ -23,7 +23,7 @@ from causalcast.registry import (
     sha256_hex,
     significance_record,
 )
-from causalcast.registry import registry as registry_module
+from causalcast.registry import model_registry as registry_module
 from causalcast.weights import serialize
 from tests.registry.conformance.backends import Backend
 
