@@ -125,7 +125,11 @@ def test_recover_rebuilds_versions_from_artifact_headers(home: Path) -> None:
             reg.gc(grace_s=0)  # the junk object waits for an operator's --force
         assert reg.artifacts.exists(junk)
     code, out = _cli("verify", "--home", str(home))
-    assert code == 0, out
+    assert code == 0 and "gc --force" in " ".join(out.split()), out
+    code, out = _cli("gc", "--grace", "0", "--force", "--json", "--home", str(home))
+    assert code == 0 and json.loads(out)["removed"] == [junk]
+    with Registry.open(home, create=False) as reg:  # confirmed once: gc runs plainly again
+        assert reg.gc(grace_s=0).removed == [] and len(reg.versions()) == 4
 
 
 def test_backup_and_restore_on_the_command_line(home: Path, tmp_path: Path) -> None:

@@ -28,9 +28,15 @@ from typing import Any
 
 from causalcast.registry.file_artifacts import FileArtifactStore
 from causalcast.registry.lineage import Lineage
-from causalcast.registry.model_registry import DB_NAME, Registry, VerifyReport
+from causalcast.registry.model_registry import DB_NAME, Registry
 from causalcast.registry.names import path_component
-from causalcast.registry.records import ArtifactError, DamagedError, NotFoundError, RegistryError
+from causalcast.registry.records import (
+    ArtifactError,
+    DamagedError,
+    NotFoundError,
+    RegistryError,
+    VerifyReport,
+)
 from causalcast.registry.sqlite_store import SQLiteStore
 
 #: Data fingerprint of recovered versions: the bars they were trained on are not in the object.

@@ -24,7 +24,6 @@ import traceback as tb
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,14 +41,17 @@ from causalcast.registry.records import (
     DamagedError,
     GateRefused,
     GateResult,
+    GcReport,
     JobKey,
     JobRecord,
     ModelVersion,
     NewVersion,
     NotFoundError,
+    Promotion,
     RegistryError,
     RunRecord,
     StageEvent,
+    VerifyReport,
 )
 from causalcast.registry.sqlite_store import SQLiteStore
 
@@ -70,42 +72,6 @@ def default_user() -> str:
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-
-
-@dataclass(frozen=True)
-class Promotion:
-    version: ModelVersion
-    gates: list[GateResult]
-
-
-@dataclass
-class VerifyReport:
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    n_versions: int = 0
-    n_objects: int = 0
-    n_unreferenced: int = 0
-    n_temp_files: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, **asdict(self)}
-
-
-@dataclass
-class GcReport:
-    removed: list[str] = field(default_factory=list)
-    bytes_freed: int = 0
-    kept_referenced: int = 0
-    kept_young: int = 0
-    temp_removed: int = 0
-    dry_run: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Registry:
@@ -404,6 +370,11 @@ class Registry:
         if report.n_unreferenced:
             report.notes.append(f"{report.n_unreferenced} unreferenced objects (gc removes "
                                 f"them after the grace period)")
+        owner = self.artifacts.read_owner()
+        if owner is not None and owner != self.meta.created_at():
+            report.notes.append(f"the objects were written through a database created {owner}, "
+                                f"not this one ({self.meta.created_at()}): gc refuses until "
+                                f"`gc --force` (expected after `registry recover`)")
         temp = self.artifacts.temp_files()
         report.n_temp_files = len(temp)
         if temp:
@@ -442,6 +413,8 @@ class Registry:
             if not dry_run:
                 report.temp_removed = self.artifacts.remove_temp_files(
                     max(grace_s, MIN_TEMP_AGE_S))
+                if force:  # the operator vouched for this database: the objects are its now
+                    self.artifacts.write_owner(self.meta.created_at())
         return report
 
     def _refuse_wholesale_disagreement(self, referenced: set[str], digests: list[str]) -> None:

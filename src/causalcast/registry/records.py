@@ -6,7 +6,7 @@ The storage interfaces that produce these records are in `causalcast.registry.in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 STAGES: tuple[str, ...] = ("candidate", "production", "archived")
@@ -155,3 +155,39 @@ class NewVersion:
     lineage: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     job: JobKey | None = None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: ModelVersion
+    gates: list[GateResult]
+
+
+@dataclass
+class VerifyReport:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    n_versions: int = 0
+    n_objects: int = 0
+    n_unreferenced: int = 0
+    n_temp_files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}
+
+
+@dataclass
+class GcReport:
+    removed: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    kept_referenced: int = 0
+    kept_young: int = 0
+    temp_removed: int = 0
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
