@@ -134,3 +134,55 @@ def test_a_damaged_database_is_named_in_one_line_never_a_traceback(
     assert _objects(tmp_path) == objects
     assert db.read_bytes() == damaged  # nothing rewritten
     assert os.path.getsize(db) == len(damaged)
+
+
+def test_a_reader_waits_for_a_registry_being_created(tmp_path: Path) -> None:
+    """Creation runs under the registry lock; a reader that finds the file before its tables
+    waits for the lock instead of calling the registry damaged or empty."""
+    import sqlite3
+    import threading
+    import time
+    from contextlib import nullcontext
+
+    from filelock import FileLock
+
+    from causalcast.registry import SQLiteStore
+
+    root = tmp_path / "registry"
+    root.mkdir()
+    creator = FileLock(str(root / "registry.lock"))
+    creator.acquire()
+    con = sqlite3.connect(root / "registry.db", isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")  # the file exists, with a header, no tables
+    seen: dict = {}
+
+    def reader() -> None:
+        try:
+            with Registry.open(tmp_path, create=False) as reg:
+                seen["versions"] = reg.versions()
+        except Exception as exc:
+            seen["error"] = exc
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive() and not seen  # waiting for the creator, not failing
+    SQLiteStore(root / "registry.db", setup_lock=nullcontext).close()  # the creator migrates
+    con.close()
+    creator.release()
+    thread.join(timeout=30)
+    assert seen == {"versions": []}
+
+
+def test_a_creation_killed_before_its_tables_is_not_read_as_a_registry(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = tmp_path / "registry"
+    root.mkdir()
+    con = sqlite3.connect(root / "registry.db", isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.close()
+    with pytest.raises(NotFoundError, match="creation was interrupted"):
+        Registry.open(tmp_path, create=False)
+    with Registry.open(tmp_path) as reg:  # a writer finishes the creation: nothing to lose
+        assert reg.meta.schema_version() >= 1

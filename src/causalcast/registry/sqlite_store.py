@@ -92,6 +92,10 @@ class SQLiteStore(SQLiteVersions):
                 self._conn.close()
                 raise
 
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
     def _connect(self, mode: str) -> sqlite3.Connection:
         """``mode=rw`` never creates a file (sqlite3's default would, silently)."""
         uri = f"file:{quote(str(self.path.resolve()))}?mode={mode}"
@@ -129,8 +133,10 @@ class SQLiteStore(SQLiteVersions):
         if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             with lock():  # switching modes needs the database to ourselves
                 self._conn.execute("PRAGMA journal_mode = WAL")
-        tables = {r[0] for r in self._conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = self._tables()
+        if not tables:  # being created right now (under the lock): look again holding it
+            with lock():
+                tables = self._tables()
         if not tables:  # a creation killed between the file and its first migration
             if not create:
                 raise NotFoundError(f"registry database {self.path}: holds no registry (its "
@@ -139,8 +145,7 @@ class SQLiteStore(SQLiteVersions):
             raise DamagedError(f"registry database {self.path}: not a causalcast registry "
                                f"(no schema_migrations table; tables: {sorted(tables)[:5]})")
         self._migrate(lock)
-        tables = {r[0] for r in self._conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = self._tables()
         missing = sorted(expected_tables(self.schema_version()) - tables)
         if missing:
             raise DamagedError(f"registry database {self.path}: damaged, schema version "
