@@ -46,3 +46,12 @@ def test_two_different_names_never_share_a_component(names: list[str]) -> None:
     for part in (a, b):
         assert part not in (".", "..") and "/" not in part and "\\" not in part
         assert "\x00" not in part and 0 < len(part.encode()) <= 120
+
+
+def test_a_symbol_named_global_never_shares_the_global_models_name_or_folder(
+        tmp_path: Path) -> None:
+    spec = RunSpec(data="synthetic:2,300,0.3,1", models=("naive",),
+                   scopes=("global", "per-symbol"))
+    jobs = plan_run(spec, ["global", "AAA"], tmp_path)
+    assert len({j.name for j in jobs}) == len({j.job_dir for j in jobs}) == len(jobs) == 3
+    assert "naive/global" in {j.name for j in jobs}  # the global model keeps its name

@@ -188,15 +188,18 @@ class PlannedJob:
         return self.spec.job_dir(self.scope)
 
 
-def name_part(symbol: str) -> str:
+def name_part(symbol: str, *, reserved: frozenset[str] = frozenset()) -> str:
     """A symbol as a registry-name component: `causalcast.registry.names.path_component`, the
     one rule that also names job folders (``^GSPC`` -> ``x_GSPC-<hash>``)."""
-    return path_component(symbol, "symbol")
+    return path_component(symbol, "symbol", reserved=reserved)
 
 
-def version_name(model: str, scope: str, fold: int | str) -> str:
-    """``lstm/SYN000`` for a final fit, ``lstm/SYN000/fold2`` for a walk-forward fold."""
-    base = f"{model}/{name_part(scope)}"
+def version_name(model: str, scope: str, fold: int | str, *, symbol: bool = False) -> str:
+    """``lstm/SYN000`` for a final fit, ``lstm/SYN000/fold2`` for a walk-forward fold.
+    ``symbol=True`` says ``scope`` is a symbol: one spelled like the ``global`` label is then
+    encoded, so it never shares a name with the global model."""
+    reserved = frozenset({GLOBAL_LABEL}) if symbol else frozenset()
+    base = f"{model}/{name_part(scope, reserved=reserved)}"
     return base if fold == FINAL else f"{base}/fold{int(fold)}"
 
 
@@ -238,5 +241,6 @@ def plan_run(spec: RunSpec, symbols: list[str], out_root: str | Path) -> list[Pl
                     train_params=dict(spec.train_params), split=dict(spec.split))
                 jobs.append(PlannedJob(
                     key=JobKey(key_symbol, model, FINAL_FOLD if final else int(fold)),
-                    spec=job, name=version_name(model, scope, fold), scope=scope))
+                    spec=job, scope=scope,
+                    name=version_name(model, scope, fold, symbol=key_symbol != ALL_SYMBOLS)))
     return jobs
