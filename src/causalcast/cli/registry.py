@@ -1,8 +1,11 @@
 """`causalcast registry list|show|verify|promote|rollback|gc|backup|restore|recover`: inspect,
 curate, back up and repair model versions.
 
-Exit codes: 0 ok; 1 verify found problems or a gate refused a promotion; 2 bad input (unknown
-version, stage, run; no registry under --home).
+Exit codes: 0 ok; 1 verify found problems (a damaged database included), a gate refused a
+promotion, or gc stopped at a large deletion's dry run (rerun with --yes); 2 cannot work on
+this (unknown version, stage, run; no registry under --home, which no command here creates;
+an empty or damaged database; gc refusing a database that disagrees with its objects; a lock
+held past the timeout). See docs/guarantees.md.
 """
 
 from __future__ import annotations
