@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from causalcast.cli import app
 from causalcast.registry import Lineage, Registry, baseline_comparison, significance_record
+from causalcast.weights import serialize
 
 runner = CliRunner()
 
@@ -23,7 +25,9 @@ def home(tmp_path: Path) -> Path:
     reg.record_audit(run, {"passed": True, "n_checks": 5, "n_failures": 0, "checks": []})
     lin = Lineage("c" * 64, {"lookback": 8}, {"n_folds": 2}, symbol="AAA", model="lstm")
     for i, mse in enumerate((0.9, 0.8, 1.3)):
-        reg.register_version("lstm-AAA", bytes([i]) * 64, {"i": i}, {
+        # Real weights files: promotion proves the artifact loads (issue 12).
+        artifact = serialize({"w": torch.full((4, 4), float(i))}, {"i": i})[0]
+        reg.register_version("lstm-AAA", artifact, {"i": i}, {
             "val_mse": mse, "baseline_comparison": baseline_comparison(
                 "val_mse", mse, 1.0, lower_is_better=True),
             "significance": significance_record({"dm_vs_naive": 0.01, "direction": 0.02})},

@@ -39,7 +39,7 @@ from causalcast.registry import (
     register_gate,
     significance_record,
 )
-from causalcast.registry.registry import MIN_TEMP_AGE_S
+from causalcast.registry.model_registry import MIN_TEMP_AGE_S
 from causalcast.weights import serialize, sha256_bytes
 
 FP = "f" * 64
@@ -293,7 +293,7 @@ def test_gates_refuse_with_reasons_and_change_nothing(reg: Registry) -> None:
 
 
 def test_gates_are_pluggable_and_a_crashing_gate_refuses(reg: Registry) -> None:
-    v = reg.register_version("m", b"a", {}, good_metrics(), lineage())
+    v = reg.register_version("m", weights(1), {}, good_metrics(), lineage())
 
     @register_gate("test_significance", default=False)
     def significance(ctx):  # what the evaluation engineer will add
@@ -318,7 +318,7 @@ def test_gates_are_pluggable_and_a_crashing_gate_refuses(reg: Registry) -> None:
 
 
 def test_bad_input_is_named_and_loses_nothing(reg: Registry) -> None:
-    v = reg.register_version("m", b"a", {}, good_metrics(), lineage())
+    v = reg.register_version("m", weights(1), {}, good_metrics(), lineage())
     reg.promote(v.ref)
     reg.start_run("r")
     before = snapshot(reg)

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from causalcast.data.quality import DataValidationError
-from causalcast.store import BarStore, ChainStore, RevisionError, load_frames, parse_store_source
 from causalcast.data.resolve import resolve_source
+from causalcast.store import BarStore, ChainStore, RevisionError, load_frames, parse_store_source
 from tests.conftest import random_ohlcv, yahoo_csv
 
 

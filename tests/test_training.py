@@ -183,10 +183,13 @@ def test_resume_refuses_corrupt_or_mismatched_checkpoints(tmp_path):
         **TINY["train_params"], "epochs": 3}, model_params={"hidden": 9}))
     assert other.status == "failed" and "different run" in other.error
     ckpt = Path(first.job_dir) / "checkpoints"
-    stem = json.loads((ckpt / POINTER).read_text())["stem"]
-    blob = bytearray((ckpt / f"{stem}.safetensors").read_bytes())
-    blob[-5] ^= 0xFF
-    (ckpt / f"{stem}.safetensors").write_bytes(bytes(blob))
+    assert json.loads((ckpt / POINTER).read_text())["stem"]
+    # A damaged latest checkpoint falls back to the previous good one (tests/faults); with
+    # every checkpoint damaged there is nothing to resume from, and the job says why.
+    for tensor_file in ckpt.glob("ckpt-*.safetensors"):
+        blob = bytearray(tensor_file.read_bytes())
+        blob[-5] ^= 0xFF
+        tensor_file.write_bytes(bytes(blob))
     (Path(first.job_dir) / "result.json").unlink()
     corrupt = run_job(dataclasses.replace(spec, resume=True))
     assert corrupt.status == "failed" and "checksum mismatch" in corrupt.error

@@ -12,10 +12,10 @@ import torch
 from causalcast.audit import check_causal
 from causalcast.config import FeatureConfig, SplitConfig
 from causalcast.data.quality import DataValidationError, normalize_columns, validate_ohlcv
+from causalcast.data.resolve import resolve_source
 from causalcast.features.indicators import build_features
 from causalcast.models import build_model
 from causalcast.models.bundle import TrainedModel
-from causalcast.data.resolve import resolve_source
 from causalcast.training.data import build_training_data
 from tests.conftest import random_ohlcv
 

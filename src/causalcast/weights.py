@@ -22,12 +22,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from causalcast.io import atomic_write_bytes, atomic_write_json
-
-FORMAT = "causalcast-weights-v1"
-
-
-class WeightsError(ValueError):
-    """Corrupt, truncated or mismatched weights."""
+from causalcast.weights_header import FORMAT, WeightsError
+from causalcast.weights_header import read_header as _read_header
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -36,12 +32,6 @@ def sha256_bytes(data: bytes) -> str:
 
 def _canonical(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _read_header(data: bytes) -> tuple[int, dict[str, Any]]:
-    """(length, parsed JSON) of a safetensors file's header."""
-    n = int.from_bytes(data[:8], "little")
-    return n, json.loads(data[8:8 + n])
 
 
 def _canonical_header(data: bytes) -> bytes:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causalcast.registry import ALL_SYMBOLS
-from causalcast.registry.store import check_name
+from causalcast.registry.checks import check_name
 from causalcast.training.plan import (
     FINAL,
     FINAL_FOLD,

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -33,6 +34,16 @@ def clear_errors() -> Iterator[None]:
         yield
     except (DataValidationError, SplitError, FileNotFoundError, KeyError, ValueError) as exc:
         fail(str(exc).strip("'\""))
+
+
+def writable_home(home: Path) -> Path:
+    """Create ``--home`` (and parents) or fail with one line: a home that cannot exist
+    (``/proc/x``, a file, no permission) must not surface as a traceback mid-command."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--home {home}: cannot create it ({exc.strerror or exc})")
+    return home
 
 
 def print_json(obj: Any) -> None:

@@ -31,7 +31,7 @@ from causalcast.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from causalcast.registry.base import RunRecord
+    from causalcast.registry.records import RunRecord
 
 PREDICTIONS_OPTION = typer.Option(None, "--predictions", help="Folder (searched for "
                                   "**/predictions.parquet) or prediction file.")

@@ -1,7 +1,11 @@
-"""`causalcast registry list|show|verify|promote|rollback|gc`: inspect and curate model versions.
+"""`causalcast registry list|show|verify|promote|rollback|gc|backup|restore|recover`: inspect,
+curate, back up and repair model versions.
 
-Exit codes: 0 ok; 1 verify found problems or a gate refused a promotion; 2 bad input (unknown
-version, stage, run; no registry under --home).
+Exit codes: 0 ok; 1 verify found problems (a damaged database included), a gate refused a
+promotion, or gc stopped at a large deletion's dry run (rerun with --yes); 2 cannot work on
+this (unknown version, stage, run; no registry under --home, which no command here creates;
+an empty or damaged database; gc refusing a database that disagrees with its objects; a lock
+held past the timeout). See docs/guarantees.md.
 """
 
 from __future__ import annotations
@@ -27,14 +31,20 @@ from causalcast.cli.common import (
 from causalcast.registry import (
     DEFAULT_GRACE_S,
     STAGES,
+    DamagedError,
     GateRefused,
     ModelVersion,
     Registry,
+    RegistryError,
+    VerifyReport,
     default_user,
+    maintenance,
 )
 
 registry_app = typer.Typer(help="Model versions, stages and artifacts.", no_args_is_help=True)
 
+#: More objects than this in one gc are shown as a dry run first (rerun with --yes).
+LARGE_GC = 50
 HOME_OPTION = typer.Option(Path(".causalcast"), "--home",
                            help="Where results are kept (same as `causalcast run`).")
 
@@ -44,9 +54,20 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
-def _open(home: Path, create: bool = False) -> Iterator[Registry]:
-    with clear_errors():
+def _open(home: Path, create: bool = False, damaged_is_a_problem: bool = False
+          ) -> Iterator[Registry]:
+    """The registry under ``home``; never creates one. Errors become one line and exit 2,
+    except damage when the caller reports it itself (`verify`)."""
+    try:
         reg = Registry.open(home, create=create)
+    except DamagedError:
+        if damaged_is_a_problem:
+            raise
+        with clear_errors():
+            raise
+    except RegistryError:
+        with clear_errors():
+            raise
     try:
         with clear_errors():
             yield reg
@@ -145,9 +166,13 @@ def show(
 
 @registry_app.command("verify")
 def verify(home: Path = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Re-hash every artifact and check every reference; exit 1 on any problem."""
-    with _open(home) as reg:
-        report = reg.verify()
+    """Re-hash every artifact and check every reference; exit 1 on any problem (a damaged
+    database included: it is the first problem, and nothing else is checked against it)."""
+    try:
+        with _open(home, damaged_is_a_problem=True) as reg:
+            report = reg.verify()
+    except DamagedError as exc:
+        report = VerifyReport(problems=[str(exc)])
     if as_json:
         print_json(report.to_dict())
     else:
@@ -220,16 +245,82 @@ def gc(
     grace: float = typer.Option(DEFAULT_GRACE_S, "--grace", min=0.0,
                                 help="Keep unreferenced objects younger than this (seconds)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report, delete nothing."),
+    yes: bool = typer.Option(False, "--yes", help=f"Delete even when more than "
+                             f"{LARGE_GC} objects would go (otherwise a dry run is shown)."),
+    force: bool = typer.Option(False, "--force", help="Run even though the database and the "
+                               "objects disagree wholesale (after a deliberate recover)."),
     home: Path = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Remove artifacts no version references (safe while writers run)."""
+    """Remove artifacts no version references (safe while writers run). A large deletion is
+    shown as a dry run first; rerun with --yes to delete."""
     with _open(home) as reg:
-        report = reg.gc(grace, dry_run=dry_run)
+        report = reg.gc(grace, dry_run=True, force=force)
+        large = len(report.removed) > LARGE_GC
+        if not dry_run and (yes or not large):
+            report = reg.gc(grace, force=force)
+    if as_json:
+        print_json({**report.to_dict(), "needs_yes": large and report.dry_run and not dry_run})
+    else:
+        verb = "would remove" if report.dry_run else "removed"
+        console.print(f"gc: {verb} {len(report.removed)} objects ({report.bytes_freed} bytes), "
+                      f"{report.temp_removed} stale temporary files; kept "
+                      f"{report.kept_referenced} referenced and {report.kept_young} younger "
+                      f"than {grace:g}s")
+    if report.dry_run and not dry_run:
+        err_console.print(f"gc: {len(report.removed)} objects is more than {LARGE_GC}: nothing "
+                          f"deleted; check the list (--dry-run --json) and rerun with --yes",
+                          highlight=False)
+        raise typer.Exit(1)
+
+
+@registry_app.command("backup")
+def backup_command(
+    dest: Path = typer.Argument(..., help="New home to copy the registry into (must not "
+                                "hold a registry)."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Copy the registry (SQLite online backup + every referenced object, re-hashed) to DEST,
+    then verify the copy. Safe while writers run."""
+    with _open(home) as reg, clear_errors():
+        report = maintenance.backup(reg, dest)
     if as_json:
         print_json(report.to_dict())
         return
-    verb = "would remove" if dry_run else "removed"
-    console.print(f"gc: {verb} {len(report.removed)} objects ({report.bytes_freed} bytes), "
-                  f"{report.temp_removed} stale temporary files; kept {report.kept_referenced} "
-                  f"referenced and {report.kept_young} younger than {grace:g}s")
+    console.print(f"backup: {report.n_versions} versions, {report.n_objects} objects "
+                  f"({report.bytes_copied} bytes) copied to {dest} and verified", highlight=False)
+
+
+@registry_app.command("restore")
+def restore_command(
+    source: Path = typer.Argument(..., help="A backup made by `causalcast registry backup`."),
+    home: Path = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Verify a backup and put it in place of --home's registry (stop writers first). The
+    previous registry folder is moved aside, never deleted."""
+    with clear_errors():
+        moved = maintenance.restore(source, home)
+    if as_json:
+        print_json({"restored_from": str(source), "previous_moved_to": moved and str(moved)})
+        return
+    console.print(f"restore: {home} now holds the backup {source}"
+                  + (f"; the previous registry is in {moved}" if moved else ""), highlight=False)
+
+
+@registry_app.command("recover")
+def recover_command(home: Path = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Rebuild a missing, empty or damaged database from the objects' own headers: each
+    weights file becomes a candidate version `recovered/<model>/<scope>` (stop writers
+    first; the damaged database is kept; promotions and metrics must be redone)."""
+    with clear_errors():
+        report = maintenance.recover(home)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(f"recover: {len(report.recovered)} versions rebuilt, {len(report.skipped)} "
+                  f"objects skipped" + (f"; damaged database kept as {report.kept_damaged}"
+                                        if report.kept_damaged else ""), highlight=False)
+    for line in report.skipped:
+        err_console.print(f"[yellow]skipped[/]: {line}", highlight=False)

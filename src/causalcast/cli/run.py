@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from causalcast.cli.common import console, table
+from causalcast.cli.common import console, table, writable_home
 from causalcast.config import load_settings
 
 
@@ -39,6 +39,7 @@ def run(
 
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile: choose from {list(PROFILES)}")
+    writable_home(home)
     from causalcast.audit import run_audit
     from causalcast.data.sources import load_ohlcv, write_ohlcv
     from causalcast.data.synthetic import make_universe

@@ -196,6 +196,7 @@ def train(
 
     One executor behind both modes: without --parallel the jobs run one after another in
     this process into --out; with it they run on a process pool or Ray into the registry."""
+    from causalcast.registry import RegistryError
     from causalcast.training.backends import BackendError
     from causalcast.training.plan import PlanError
     from causalcast.training.profiles import PROFILES
@@ -239,8 +240,8 @@ def train(
                                    out=out, audit=not no_audit)
         else:
             summary = executor.run(spec, out=out, resume=resume, resume_hint=_resume_hint())
-    except (PlanError, RunnerError, BackendError) as exc:
-        fail(str(exc))
+    except (PlanError, RunnerError, BackendError, RegistryError) as exc:
+        fail(str(exc))  # RegistryError: a bad --run-id or --home, a damaged registry
     if registry_run:
         _show_registry_run(summary, as_json)
     else:

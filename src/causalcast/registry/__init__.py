@@ -14,24 +14,7 @@ Typical worker::
             reg.job_failed(run_id, key, exc)
 """
 
-from causalcast.registry.artifacts import FileArtifactStore, sha256_hex
-from causalcast.registry.base import (
-    ALL_SYMBOLS,
-    STAGES,
-    ArtifactError,
-    ArtifactStore,
-    EvaluationRecord,
-    GateRefused,
-    GateResult,
-    JobKey,
-    JobRecord,
-    MetadataStore,
-    ModelVersion,
-    NotFoundError,
-    RegistryError,
-    RunRecord,
-    StageEvent,
-)
+from causalcast.registry.file_artifacts import FileArtifactStore, sha256_hex
 from causalcast.registry.gates import (
     GATES,
     GateContext,
@@ -40,8 +23,9 @@ from causalcast.registry.gates import (
     register_gate,
     significance_record,
 )
+from causalcast.registry.interfaces import ArtifactStore, MetadataStore
 from causalcast.registry.lineage import Lineage, code_version, fingerprint_frames, fingerprint_json
-from causalcast.registry.registry import (
+from causalcast.registry.model_registry import (
     DEFAULT_GRACE_S,
     GcReport,
     Promotion,
@@ -49,7 +33,24 @@ from causalcast.registry.registry import (
     VerifyReport,
     default_user,
 )
-from causalcast.registry.store import SQLiteStore
+from causalcast.registry.records import (
+    ALL_SYMBOLS,
+    STAGES,
+    ArtifactError,
+    BusyError,
+    DamagedError,
+    EvaluationRecord,
+    GateRefused,
+    GateResult,
+    JobKey,
+    JobRecord,
+    ModelVersion,
+    NotFoundError,
+    RegistryError,
+    RunRecord,
+    StageEvent,
+)
+from causalcast.registry.sqlite_store import SQLiteStore
 
 __all__ = [
     "ALL_SYMBOLS",
@@ -58,6 +59,8 @@ __all__ = [
     "STAGES",
     "ArtifactError",
     "ArtifactStore",
+    "BusyError",
+    "DamagedError",
     "EvaluationRecord",
     "FileArtifactStore",
     "GateContext",

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from causalcast.registry.base import GateResult, ModelVersion, RegistryError, RunRecord
+from causalcast.registry.records import GateResult, ModelVersion, RegistryError, RunRecord
 
 VALIDATION_SPLITS = ("validation", "val")
 #: Splits on which a significance test may be computed: never the training rows.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pandas is imported where frames are hashed: `registry` commands stay light
     import pandas as pd
 
-from causalcast.registry.base import RegistryError
+from causalcast.registry.records import RegistryError
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 

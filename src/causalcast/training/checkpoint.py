@@ -16,6 +16,7 @@ into tensors and JSON, so `torch.load` is never needed.
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ KIND = "causalcast-checkpoint"
 VERSION = 1
 POINTER = "latest.json"
 KEEP = 2
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(WeightsError):
@@ -141,34 +143,75 @@ def _prune(folder: Path, keep: str) -> None:
 
 
 def has_checkpoint(folder: str | Path) -> bool:
-    return (Path(folder) / POINTER).exists()
+    """A pointer, or at least one checkpoint pair to fall back to."""
+    folder = Path(folder)
+    return (folder / POINTER).exists() or any(folder.glob("ckpt-*.json"))
+
+
+def _candidates(folder: Path) -> tuple[list[Path], dict[str, Any] | None, str | None]:
+    """Checkpoint stems to try, the pointer's first and then the others newest first (names
+    sort by epoch and position); the pointer (None if unreadable) and what is wrong with it."""
+    pointer_path = folder / POINTER
+    pointer, problem = None, None
+    try:
+        pointer = json.loads(pointer_path.read_text())
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("stem"), str):
+            raise TypeError("no 'stem' field")
+    except FileNotFoundError:
+        problem = f"{pointer_path}: missing"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        pointer, problem = None, f"{pointer_path}: unreadable pointer ({exc})"
+    stems = sorted({p.with_suffix("").name for p in folder.glob("ckpt-*.json")}, reverse=True)
+    first = [] if pointer is None else [pointer["stem"]]
+    return [folder / s for s in first + [s for s in stems if s not in first]], pointer, problem
+
+
+def _read_one(stem: Path, expected_sha256: str | None) -> tuple[dict[str, torch.Tensor],
+                                                                  dict[str, Any]]:
+    """One verified checkpoint pair; `CheckpointError` saying what is wrong with it."""
+    try:
+        tensors, config = load_weights(stem)
+        recorded = json.loads(stem.with_suffix(".json").read_text()).get("sha256")
+    except WeightsError as exc:
+        raise CheckpointError(f"checkpoint refused: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{stem}: unreadable ({exc})") from None
+    if expected_sha256 is not None and recorded != expected_sha256:
+        raise CheckpointError(f"{stem}: checksum differs from {POINTER}; refusing to resume")
+    if config.get("kind") != KIND or config.get("version") != VERSION:
+        raise CheckpointError(f"{stem}: not a {KIND} v{VERSION} file")
+    return tensors, config
 
 
 def read_checkpoint(folder: str | Path, run_key: str | None = None
                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Verified tensors and config of the latest checkpoint; `CheckpointError` otherwise."""
+    """Verified tensors and config of the newest good checkpoint; `CheckpointError` if none.
+
+    The pointer's checkpoint comes first. If it is damaged (or the pointer is), the newest
+    other checkpoint that verifies is used and a warning names what was skipped: a disk that
+    corrupted the last write costs the work since the previous checkpoint, not the run. A
+    checkpoint written for a different run is refused outright (no fallback can fix that)."""
     folder = Path(folder)
-    pointer_path = folder / POINTER
-    try:
-        pointer = json.loads(pointer_path.read_text())
-        stem = folder / pointer["stem"]
-    except FileNotFoundError:
-        raise CheckpointError(f"{pointer_path}: no checkpoint to resume from") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{pointer_path}: unreadable pointer ({exc})") from None
-    try:
-        tensors, config = load_weights(stem)
-    except WeightsError as exc:
-        raise CheckpointError(f"checkpoint refused: {exc}") from None
-    if json.loads(stem.with_suffix(".json").read_text()).get("sha256") != pointer.get("sha256"):
-        raise CheckpointError(f"{stem}: checksum differs from {POINTER}; refusing to resume")
-    if config.get("kind") != KIND or config.get("version") != VERSION:
-        raise CheckpointError(f"{stem}: not a {KIND} v{VERSION} file")
-    if run_key is not None and config.get("run_key") != run_key:
-        raise CheckpointError(
-            f"{stem}: written for a different run (model, training settings or data differ); "
-            "remove the folder or train into another --out")
-    return tensors, config
+    stems, pointer, problem = _candidates(folder)
+    if not stems:
+        raise CheckpointError(f"{folder / POINTER}: no checkpoint to resume from")
+    skipped = [problem] if problem and pointer is None and stems else []
+    for stem in stems:
+        latest = pointer is not None and stem.name == pointer["stem"]
+        try:
+            tensors, config = _read_one(stem, pointer.get("sha256") if latest else None)
+        except CheckpointError as exc:
+            skipped.append(str(exc))
+            continue
+        if run_key is not None and config.get("run_key") != run_key:
+            raise CheckpointError(
+                f"{stem}: written for a different run (model, training settings or data "
+                "differ); remove the folder or train into another --out")
+        if skipped:
+            log.warning("resuming from %s, the newest good checkpoint; skipped: %s", stem,
+                        "; ".join(skipped))
+        return tensors, config
+    raise CheckpointError(f"{folder}: no usable checkpoint: " + "; ".join(skipped))
 
 
 def restore_checkpoint(folder: str | Path, *, model: nn.Module,

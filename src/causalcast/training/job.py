@@ -36,6 +36,7 @@ from causalcast.evaluation.scores import job_scores
 from causalcast.io import atomic_write_json
 from causalcast.models.base import build_model, model_to_dict
 from causalcast.models.bundle import TrainedModel
+from causalcast.registry.names import path_component
 from causalcast.training.data import TrainingData, build_training_data
 from causalcast.training.device import resolve_device
 from causalcast.training.predictions import FILE as PREDICTIONS_FILE
@@ -107,8 +108,13 @@ class JobSpec:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def job_dir(self, scope: str) -> Path:
-        """Where the job's bundle, checkpoints and predictions go."""
-        return Path(self.out_dir) / self.model / scope / f"fold{self.fold}"
+        """Where the job's bundle, checkpoints and predictions go. Model and scope pass through
+        `path_component` (a symbol ``..`` must not leave the folder, and a symbol named
+        ``global`` must not share the global model's folder)."""
+        single = self.symbols is not None and len(self.symbols) == 1
+        return (Path(self.out_dir) / path_component(self.model, "model")
+                / path_component(scope, "symbol", reserved=_SCOPE_LABELS if single else _NONE)
+                / f"fold{self.fold}")
 
 
 @dataclass
@@ -137,6 +143,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+#: Scope labels `scope_of` uses itself; a symbol spelled like one is encoded in folder names.
+_SCOPE_LABELS = frozenset({"global"})
+_NONE: frozenset[str] = frozenset()
 
 
 def scope_of(symbols: list[str]) -> str:

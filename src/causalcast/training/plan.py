@@ -22,8 +22,6 @@ artifacts whatever backend or worker count executes it.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from pydantic import ValidationError
 
 from causalcast.config import DEFAULT_HORIZONS, AugmentConfig, FeatureConfig, SplitConfig
 from causalcast.registry import ALL_SYMBOLS, JobKey
+from causalcast.registry.names import path_component
 from causalcast.training.job import JobSpec
 from causalcast.training.profiles import PROFILES
 
@@ -41,7 +40,6 @@ FINAL = "final"
 FINAL_FOLD = 999
 SCOPES = ("per-symbol", "global")
 GLOBAL_LABEL = "global"
-_NAME_BAD = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 class PlanError(ValueError):
@@ -241,21 +239,18 @@ class PlannedJob:
         return self.spec.job_dir(self.scope)
 
 
-def name_part(symbol: str) -> str:
-    """A symbol as a registry-name component (names allow only ``[A-Za-z0-9._/+-]``): kept
-    as is when allowed, else cleaned and suffixed with a short hash of the original, so two
-    symbols never share a name (``^GSPC`` -> ``x_GSPC-1b2c3d``)."""
-    cleaned = _NAME_BAD.sub("_", symbol)
-    if not cleaned[:1].isalnum():
-        cleaned = f"x{cleaned}"
-    if cleaned == symbol:
-        return symbol
-    return f"{cleaned}-{hashlib.sha256(symbol.encode()).hexdigest()[:6]}"
+def name_part(symbol: str, *, reserved: frozenset[str] = frozenset()) -> str:
+    """A symbol as a registry-name component: `causalcast.registry.names.path_component`, the
+    one rule that also names job folders (``^GSPC`` -> ``x_GSPC-<hash>``)."""
+    return path_component(symbol, "symbol", reserved=reserved)
 
 
-def version_name(model: str, scope: str, fold: int | str) -> str:
-    """``lstm/SYN000`` for a final fit, ``lstm/SYN000/fold2`` for a walk-forward fold."""
-    base = f"{model}/{name_part(scope)}"
+def version_name(model: str, scope: str, fold: int | str, *, symbol: bool = False) -> str:
+    """``lstm/SYN000`` for a final fit, ``lstm/SYN000/fold2`` for a walk-forward fold.
+    ``symbol=True`` says ``scope`` is a symbol: one spelled like the ``global`` label is then
+    encoded, so it never shares a name with the global model."""
+    reserved = frozenset({GLOBAL_LABEL}) if symbol else frozenset()
+    base = f"{model}/{name_part(scope, reserved=reserved)}"
     return base if fold == FINAL else f"{base}/fold{int(fold)}"
 
 
@@ -301,5 +296,6 @@ def plan_run(spec: RunSpec, symbols: list[str], out_root: str | Path, *,
                     augment=dict(spec.augment) or None, until=spec.until)
                 jobs.append(PlannedJob(
                     key=JobKey(key_symbol, model, FINAL_FOLD if final else int(fold)),
-                    spec=job, name=version_name(model, scope, fold), scope=scope))
+                    spec=job, scope=scope,
+                    name=version_name(model, scope, fold, symbol=key_symbol != ALL_SYMBOLS)))
     return jobs

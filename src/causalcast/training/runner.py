@@ -43,7 +43,7 @@ from typing import Any
 from rich.console import Console
 
 from causalcast.registry import NotFoundError, Registry, fingerprint_frames
-from causalcast.registry.registry import new_run_id
+from causalcast.registry.model_registry import new_run_id
 from causalcast.training.backends import BACKENDS, Backend, make_backend
 from causalcast.training.device import resolve_device
 from causalcast.training.plan import (

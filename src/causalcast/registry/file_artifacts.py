@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from causalcast.io import atomic_write_bytes
-from causalcast.registry.base import ArtifactError, RegistryError
+from causalcast.registry.records import ArtifactError, RegistryError
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
+#: Names the registry database the objects belong to (see `Registry.gc`).
+OWNER_FILE = "OWNER"
 
 
 def check_digest(digest: str) -> str:
@@ -48,10 +50,25 @@ def _hash_file(path: Path) -> str:
 class FileArtifactStore:
     """`ArtifactStore` over a local folder (``root/objects``)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, create: bool = True) -> None:
+        """``create=False`` (read-only use) makes no folder; a missing one lists no objects."""
         self.root = Path(root)
         self.objects = self.root / "objects"
-        self.objects.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.objects.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def _owner_file(self) -> Path:
+        return self.objects / OWNER_FILE
+
+    def read_owner(self) -> str | None:
+        try:
+            return self._owner_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def write_owner(self, owner: str) -> None:
+        atomic_write_bytes(self._owner_file, owner.encode())
 
     def path(self, digest: str) -> Path:
         check_digest(digest)
@@ -69,13 +86,19 @@ class FileArtifactStore:
         digest = sha256_hex(data)
         target = self.path(digest)
         try:
-            # Same name and same size: the object is there (a bit flip is verify's job).
-            if target.stat().st_size == len(data):
+            # Same name, same size and the stored bytes still hash to it: the object is there.
+            # A damaged copy is healed below with the caller's verified bytes, so re-registering
+            # never yields a version whose artifact cannot be read.
+            if target.stat().st_size == len(data) and _hash_file(target) == digest:
                 os.utime(target)
                 return digest
         except FileNotFoundError:  # absent, or removed by gc between stat() and utime()
             pass
-        atomic_write_bytes(target, data)
+        try:
+            atomic_write_bytes(target, data)
+        except OSError as exc:  # disk full, read-only or vanished folder: nothing was stored
+            raise RegistryError(f"artifact store {self.objects}: cannot write object {digest} "
+                                f"({exc.strerror or exc}); nothing stored") from None
         # Immutable by convention and by mode. If a concurrent gc already took it, register
         # re-puts it under the lock.
         with contextlib.suppress(FileNotFoundError):
@@ -107,6 +130,8 @@ class FileArtifactStore:
             return 0
 
     def digests(self) -> Iterator[str]:
+        if not self.objects.is_dir():
+            return
         for folder in sorted(self.objects.iterdir()):
             if not folder.is_dir() or len(folder.name) != 2:
                 continue
@@ -132,6 +157,8 @@ class FileArtifactStore:
         return None
 
     def _temp_paths(self) -> Iterator[Path]:
+        if not self.objects.is_dir():
+            return
         for folder in self.objects.iterdir():
             if folder.is_dir():
                 yield from (p for p in folder.iterdir()

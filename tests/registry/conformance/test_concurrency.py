@@ -1,4 +1,5 @@
-"""Acceptance tests of issue 4: many writer processes, SIGKILLed writers, gc while writing.
+"""Conformance (issue 4 acceptance): many writer processes, SIGKILLed writers, gc while
+writing, concurrent creation; run against every backend of `backends.OPENERS`.
 
 Every writer is a separate process (multiprocessing forkserver), with its own SQLite connection
 and file lock handle, writing real safetensors bytes.
@@ -15,7 +16,8 @@ import pytest
 
 from causalcast.registry import JobKey, Registry
 from causalcast.weights import parse, sha256_bytes
-from tests import registry_workers as w
+from tests.registry.conformance import workers as w
+from tests.registry.conformance.backends import Backend
 
 pytestmark = pytest.mark.slow
 
@@ -28,19 +30,16 @@ def _assert_sound(reg: Registry) -> None:
     digests = list(reg.artifacts.digests())
     assert len(digests) == report.n_objects
     for digest in digests:
-        assert sha256_bytes(reg.artifacts.path(digest).read_bytes()) == digest
-        assert not reg.artifacts.path(digest).name.startswith(".")
-    temp_names = {Path(p).name for p in reg.artifacts.temp_files()}
-    assert not temp_names & {reg.artifacts.path(d).name for d in digests}
+        assert sha256_bytes(reg.artifacts.get(digest)) == digest
+    assert not set(reg.artifacts.temp_files()) & {reg.artifacts.location(d) for d in digests}
 
 
-def test_stress_8_processes_x_25_registrations(tmp_path: Path) -> None:
-    home = str(tmp_path)
-    reg = Registry.open(home)
+def test_stress_8_processes_x_25_registrations(backend: Backend) -> None:
+    reg = backend.open()
     run_id = reg.start_run("stress")
     ctx = w.context()
     barrier, results = ctx.Barrier(8), ctx.Queue()
-    procs = [ctx.Process(target=w.stress_worker, args=(home, run_id, i, 25, barrier, results))
+    procs = [ctx.Process(target=w.stress_worker, args=(backend, run_id, i, 25, barrier, results))
              for i in range(8)]
     for p in procs:
         p.start()
@@ -64,9 +63,8 @@ def test_stress_8_processes_x_25_registrations(tmp_path: Path) -> None:
     _assert_sound(reg)
 
 
-def test_sigkilled_writers_leave_no_trace_and_a_rerun_completes(tmp_path: Path) -> None:
-    home = str(tmp_path)
-    reg = Registry.open(home)
+def test_sigkilled_writers_leave_no_trace_and_a_rerun_completes(backend: Backend) -> None:
+    reg = backend.open()
     run_id = reg.start_run("kill", config={"test": "kill"})
     keys = [JobKey(s, m, f) for s in ("AAA", "BBB", "CCC", "DDD")
             for m in ("lstm", "tcn", "mamba") for f in range(6)]
@@ -80,7 +78,7 @@ def test_sigkilled_writers_leave_no_trace_and_a_rerun_completes(tmp_path: Path) 
             break
         ready = ctx.Semaphore(0)
         shares = [[tuple(k) for k in missing[i::4]] for i in range(4)]
-        procs = [ctx.Process(target=w.job_worker, args=(home, run_id, share, 256, ready))
+        procs = [ctx.Process(target=w.job_worker, args=(backend, run_id, share, 256, ready))
                  for share in shares if share]
         for p in procs:
             p.start()
@@ -95,7 +93,7 @@ def test_sigkilled_writers_leave_no_trace_and_a_rerun_completes(tmp_path: Path) 
             p.join(timeout=30)
             assert p.exitcode in (0, -signal.SIGKILL)
         reg.close()
-        reg = Registry.open(home)  # the registry opens after every round of kills
+        reg = backend.open()  # the registry opens after every round of kills
         _assert_sound(reg)
         done = reg.jobs(run_id, "done")
         assert len(reg.versions(run_id=run_id)) == len(done)  # a job is done iff its version
@@ -111,7 +109,7 @@ def test_sigkilled_writers_leave_no_trace_and_a_rerun_completes(tmp_path: Path) 
     missing = reg.missing_jobs(run_id, keys)
     ready = ctx.Semaphore(0)
     proc = ctx.Process(target=w.job_worker,
-                       args=(home, run_id, [tuple(k) for k in missing], 256, ready))
+                       args=(backend, run_id, [tuple(k) for k in missing], 256, ready))
     proc.start()
     proc.join(timeout=120)
     assert proc.exitcode == 0
@@ -131,16 +129,15 @@ def test_sigkilled_writers_leave_no_trace_and_a_rerun_completes(tmp_path: Path) 
 
 
 def test_gc_with_no_grace_never_deletes_what_a_concurrent_writer_references(
-        tmp_path: Path) -> None:
-    home = str(tmp_path)
-    reg = Registry.open(home)
+        backend: Backend, tmp_path: Path) -> None:
+    reg = backend.open()
     run_id = reg.start_run("gc")
     ctx = w.context()
     stop, results = tmp_path / "stop", ctx.Queue()
-    collector = ctx.Process(target=w.gc_loop, args=(home, str(stop), results))
+    collector = ctx.Process(target=w.gc_loop, args=(backend, str(stop), results))
     collector.start()
     with ctx.Pool(3) as pool:
-        ids = pool.starmap(w.orphan_writer, [(home, run_id, i, 15, 64) for i in range(3)])
+        ids = pool.starmap(w.orphan_writer, [(backend, run_id, i, 15, 64) for i in range(3)])
     stop.touch()
     removed_concurrently = results.get(timeout=60)
     collector.join(timeout=30)
@@ -157,11 +154,10 @@ def test_gc_with_no_grace_never_deletes_what_a_concurrent_writer_references(
     assert set(reg.artifacts.digests()) == {v.artifact_sha256 for v in versions}
 
 
-def test_a_fresh_registry_can_be_created_by_many_processes_at_once(tmp_path: Path) -> None:
-    home = str(tmp_path / "fresh")
+def test_a_fresh_registry_can_be_created_by_many_processes_at_once(backend: Backend) -> None:
     ctx = w.context()
     barrier, results = ctx.Barrier(8), ctx.Queue()
-    procs = [ctx.Process(target=w.open_and_register, args=(home, i, barrier, results))
+    procs = [ctx.Process(target=w.open_and_register, args=(backend, i, barrier, results))
              for i in range(8)]
     for p in procs:
         p.start()
@@ -170,6 +166,6 @@ def test_a_fresh_registry_can_be_created_by_many_processes_at_once(tmp_path: Pat
         p.join(timeout=30)
         assert p.exitcode == 0
     assert numbers == list(range(1, 9))
-    reg = Registry.open(home)
+    reg = backend.open()
     assert reg.meta.schema_version() == 1
     _assert_sound(reg)

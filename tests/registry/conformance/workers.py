@@ -1,4 +1,4 @@
-"""Worker processes for the registry concurrency tests (stress, kill, gc-while-writing).
+"""Worker processes for the registry conformance concurrency tests (stress, kill, gc-while-writing).
 
 They run in separate processes (multiprocessing 'forkserver'/'spawn'), so they live in an
 importable module rather than inside the test file. Artifacts are real weight files
@@ -19,6 +19,7 @@ import torch
 
 from causalcast.registry import JobKey, Lineage, Registry, baseline_comparison
 from causalcast.weights import serialize
+from tests.registry.conformance.backends import Backend
 
 FINGERPRINT = "0" * 63 + "1"
 FEATURES = {"lookback": 8, "horizons": [1, 5]}
@@ -30,7 +31,7 @@ def context() -> mp.context.BaseContext:
     threads) without paying for the import each time."""
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "causalcast.registry", "causalcast.weights",
-                                "tests.registry_workers"])
+                                "tests.registry.conformance.workers"])
     return ctx
 
 
@@ -66,10 +67,10 @@ def do_job(reg: Registry, run_id: str, key: JobKey, size: int, epochs: int = 2) 
     return version.version_id
 
 
-def stress_worker(home: str, run_id: str, worker: int, count: int, barrier: Any,
+def stress_worker(backend: Backend, run_id: str, worker: int, count: int, barrier: Any,
                   results: Any) -> None:
     """Register ``count`` versions of one shared name; puts (version_id, sha256) pairs."""
-    reg = Registry.open(home)
+    reg = backend.open()
     barrier.wait()  # start together so the writers really contend
     out = []
     for i in range(count):
@@ -85,19 +86,19 @@ def stress_worker(home: str, run_id: str, worker: int, count: int, barrier: Any,
     results.put((worker, out))
 
 
-def job_worker(home: str, run_id: str, keys: list[tuple[str, str, int]], size: int,
+def job_worker(backend: Backend, run_id: str, keys: list[tuple[str, str, int]], size: int,
                ready: Any) -> None:
     """Do the given jobs in order (the kill test SIGKILLs this process at random moments)."""
-    reg = Registry.open(home)
+    reg = backend.open()
     ready.release()
     for key in keys:
         do_job(reg, run_id, JobKey(*key), size)
     reg.close()
 
 
-def orphan_writer(home: str, run_id: str, worker: int, count: int, size: int) -> list[int]:
+def orphan_writer(backend: Backend, run_id: str, worker: int, count: int, size: int) -> list[int]:
     """Register versions and also store orphan artifacts nobody references (gc fodder)."""
-    reg = Registry.open(home)
+    reg = backend.open()
     ids = []
     for i in range(count):
         key = JobKey(f"G{worker}", "gc", i)
@@ -107,9 +108,9 @@ def orphan_writer(home: str, run_id: str, worker: int, count: int, size: int) ->
     return ids
 
 
-def gc_loop(home: str, stop_file: str, results: Any) -> None:
+def gc_loop(backend: Backend, stop_file: str, results: Any) -> None:
     """Collect garbage with no grace period until told to stop; puts the objects removed."""
-    reg = Registry.open(home)
+    reg = backend.open()
     removed = 0
     while not Path(stop_file).exists():
         removed += len(reg.gc(grace_s=0.0).removed)
@@ -118,10 +119,10 @@ def gc_loop(home: str, stop_file: str, results: Any) -> None:
     results.put(removed)
 
 
-def open_and_register(home: str, worker: int, barrier: Any, results: Any) -> None:
+def open_and_register(backend: Backend, worker: int, barrier: Any, results: Any) -> None:
     """Open a registry that may not exist yet (creation, WAL switch and migration race)."""
     barrier.wait()
-    reg = Registry.open(home)
+    reg = backend.open()
     version = reg.register_version("fresh", weights_bytes(worker, 4)[0], {}, {},
                                    Lineage(FINGERPRINT, FEATURES, SPLIT))
     reg.close()

@@ -22,34 +22,39 @@ import os
 import socket
 import traceback as tb
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from causalcast.registry.artifacts import FileArtifactStore
-from causalcast.registry.base import (
-    ArtifactStore,
+from causalcast.registry.checks import check_key, check_name, check_stage
+from causalcast.registry.file_artifacts import FileArtifactStore
+from causalcast.registry.gates import GateContext, run_gates
+from causalcast.registry.interfaces import ArtifactStore, MetadataStore
+from causalcast.registry.lineage import Lineage, canonical_json, code_version
+from causalcast.registry.records import (
+    ArtifactError,
+    BusyError,
+    DamagedError,
     EvaluationRecord,
     GateRefused,
     GateResult,
+    GcReport,
     JobKey,
     JobRecord,
-    MetadataStore,
     ModelVersion,
     NewVersion,
     NotFoundError,
+    Promotion,
     RegistryError,
     RunRecord,
     StageEvent,
+    VerifyReport,
 )
-from causalcast.registry.gates import GateContext, run_gates
-from causalcast.registry.lineage import Lineage, canonical_json, code_version
-from causalcast.registry.store import SQLiteStore, check_key, check_name, check_stage
+from causalcast.registry.sqlite_store import SQLiteStore
 
 DEFAULT_GRACE_S = 3600.0
 MIN_TEMP_AGE_S = 600.0
@@ -70,42 +75,6 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
-@dataclass(frozen=True)
-class Promotion:
-    version: ModelVersion
-    gates: list[GateResult]
-
-
-@dataclass
-class VerifyReport:
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    n_versions: int = 0
-    n_objects: int = 0
-    n_unreferenced: int = 0
-    n_temp_files: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, **asdict(self)}
-
-
-@dataclass
-class GcReport:
-    removed: list[str] = field(default_factory=list)
-    bytes_freed: int = 0
-    kept_referenced: int = 0
-    kept_young: int = 0
-    temp_removed: int = 0
-    dry_run: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 class Registry:
     """Runs, jobs, per-epoch metrics, model versions, stages and artifacts.
 
@@ -123,19 +92,43 @@ class Registry:
     @classmethod
     def open(cls, home: str | Path = ".causalcast", *, create: bool = True,
              busy_timeout_s: float = 60.0) -> Registry:
-        """SQLite + local artifacts under ``home/registry``. ``create=False`` refuses a home
-        without a registry instead of making an empty one (read-only commands)."""
+        """SQLite + local artifacts under ``home/registry``.
+
+        ``create=False`` (read-only commands) refuses a home without a registry and creates
+        nothing. ``create=True`` makes a new registry only in an empty place: a database that
+        exists is never recreated (an empty or damaged one is refused, see `SQLiteStore`), and
+        objects without a database are refused too (recreating the database would make every
+        object look unreferenced to gc; `causalcast registry recover` rebuilds it)."""
         root = Path(home) / "registry"
-        if not create and not (root / DB_NAME).exists():
-            raise NotFoundError(f"no registry under {root} (nothing registered yet?)")
-        root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(root / LOCK_NAME), timeout=busy_timeout_s)
-        artifacts = FileArtifactStore(root)
-        meta = SQLiteStore(root / DB_NAME, busy_timeout_s=busy_timeout_s,
-                           setup_lock=lambda: lock)
-        # The locked sections take milliseconds; poll often so waiters do not idle 50 ms.
-        return cls(meta, artifacts, lambda: lock.acquire(poll_interval=LOCK_POLL_S),
-                   reopen=(str(home), busy_timeout_s))
+        db = root / DB_NAME
+        if not create and not db.exists():
+            raise NotFoundError(f"no registry under {root} ({DB_NAME} does not exist; "
+                                f"nothing registered yet?)")
+        if create:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RegistryError(f"--home {home}: cannot create {root} "
+                                    f"({exc.strerror or exc})") from None
+        file_lock = FileLock(str(root / LOCK_NAME), timeout=busy_timeout_s)
+        lock = _timed_lock(file_lock, busy_timeout_s)
+        artifacts = FileArtifactStore(root, create=create)
+        if create and not db.exists():
+            with lock():
+                if not db.exists() and next(artifacts.digests(), None) is not None:
+                    raise DamagedError(
+                        f"registry database {db}: missing, but {artifacts.objects} holds "
+                        f"objects; refusing to start an empty registry over them: restore a "
+                        f"backup (`causalcast registry restore`) or rebuild the versions "
+                        f"(`causalcast registry recover`)")
+        meta = SQLiteStore(db, busy_timeout_s=busy_timeout_s, setup_lock=lock, create=create)
+        owner = artifacts.read_owner()
+        if create and owner != meta.created_at() and (
+                owner is None or next(artifacts.digests(), None) is None):
+            # The objects remember which database they belong to, so gc can tell a recreated or
+            # swapped database from garbage (a restored backup keeps its creation time).
+            artifacts.write_owner(meta.created_at())
+        return cls(meta, artifacts, lock, reopen=(str(home), busy_timeout_s))
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._reopen is None:
@@ -313,6 +306,24 @@ class Registry:
         record = self.meta.latest_evaluation(self.get_version(version_ref).version_id)
         return None if record is None else record.evaluation
 
+    def check_loadable(self, version: ModelVersion | str | int) -> dict[str, Any]:
+        """Prove a version's artifact can be served before it becomes production: present,
+        hashing to its name, and a well-formed causalcast weights file (the safetensors
+        header, tensor byte ranges and embedded config the loader checks; no torch needed).
+        Returns the embedded config; raises `ArtifactError` naming the version otherwise."""
+        from causalcast.weights_header import WeightsError, check_weights_header
+
+        if not isinstance(version, ModelVersion):
+            version = self.get_version(version)
+        try:
+            data = self.artifacts.get(version.artifact_sha256)
+        except ArtifactError as exc:
+            raise ArtifactError(f"version {version.ref}: {exc}; stage unchanged") from None
+        try:
+            return check_weights_header(data, f"version {version.ref} artifact")
+        except WeightsError as exc:
+            raise ArtifactError(f"{exc}; it cannot be loaded, stage unchanged") from None
+
     # ------------------------------------------------------------------ stages
     def check_gates(self, ref: str | int, gates: Sequence[str] | None = None
                     ) -> list[GateResult]:
@@ -339,6 +350,7 @@ class Registry:
                 raise GateRefused(f"promote {version.ref}: refused by "
                                   + "; ".join(f"gate {r.gate!r}: {r.detail}" for r in failed),
                                   results)
+            self.check_loadable(version)  # a version that cannot be served never goes live
         moved = self.meta.set_stage(version.version_id, stage, by or default_user(), reason,
                                     [r.to_dict() for r in results])
         return Promotion(moved, results)
@@ -381,6 +393,11 @@ class Registry:
         if report.n_unreferenced:
             report.notes.append(f"{report.n_unreferenced} unreferenced objects (gc removes "
                                 f"them after the grace period)")
+        owner = self.artifacts.read_owner()
+        if owner is not None and owner != self.meta.created_at():
+            report.notes.append(f"the objects were written through a database created {owner}, "
+                                f"not this one ({self.meta.created_at()}): gc refuses until "
+                                f"`gc --force` (expected after `registry recover`)")
         temp = self.artifacts.temp_files()
         report.n_temp_files = len(temp)
         if temp:
@@ -388,15 +405,25 @@ class Registry:
                                 f"objects; gc removes them)")
         return report
 
-    def gc(self, grace_s: float = DEFAULT_GRACE_S, *, dry_run: bool = False) -> GcReport:
+    def gc(self, grace_s: float = DEFAULT_GRACE_S, *, dry_run: bool = False,
+           force: bool = False) -> GcReport:
         """Delete objects no version references and older than ``grace_s`` (see module doc for
-        why this is safe while writers run), and stale temporary files."""
+        why this is safe while writers run), and stale temporary files.
+
+        Refuses (`DamagedError`, nothing deleted) when the database and the objects disagree
+        wholesale, the signature of a replaced, recreated or wrong database rather than of
+        garbage: unreferenced objects older than the database itself, objects but no version
+        at all, or versions none of whose objects is present. ``force`` overrides after a
+        deliberate `recover` left unreadable objects behind."""
         if grace_s < 0:
             raise RegistryError(f"grace: expected seconds >= 0, got {grace_s}")
         report = GcReport(dry_run=dry_run)
         with self._lock():
             referenced = self.meta.referenced_digests()
-            for digest in list(self.artifacts.digests()):
+            digests = list(self.artifacts.digests())
+            if not force:
+                self._refuse_wholesale_disagreement(referenced, digests)
+            for digest in digests:
                 if digest in referenced:
                     report.kept_referenced += 1
                 elif self.artifacts.age_seconds(digest) < grace_s:
@@ -409,7 +436,52 @@ class Registry:
             if not dry_run:
                 report.temp_removed = self.artifacts.remove_temp_files(
                     max(grace_s, MIN_TEMP_AGE_S))
+                if force:  # the operator vouched for this database: the objects are its now
+                    self.artifacts.write_owner(self.meta.created_at())
         return report
+
+    def _refuse_wholesale_disagreement(self, referenced: set[str], digests: list[str]) -> None:
+        where = f"registry {self._reopen[0] if self._reopen else ''}".rstrip()
+        advice = ("; nothing deleted. Run `causalcast registry verify`; restore a backup or "
+                  "`causalcast registry recover`, then gc (or --force if you are sure)")
+        if not digests:
+            return
+        present = referenced.intersection(digests)
+        if referenced and not present:
+            raise DamagedError(f"{where}: gc refused: none of the {len(referenced)} objects "
+                               f"the versions reference is present, yet {len(digests)} other "
+                               f"objects are (wrong object folder?){advice}")
+        owner, created = self.artifacts.read_owner(), self.meta.created_at()
+        if owner is not None and owner != created:
+            raise DamagedError(f"{where}: gc refused: the objects belong to a registry database "
+                               f"created {owner}, this database was created {created} "
+                               f"(recreated or replaced?){advice}")
+        if not referenced and any(self.artifacts.age_seconds(d) >= MIN_TEMP_AGE_S
+                                  for d in digests):
+            raise DamagedError(f"{where}: gc refused: the database references no object but "
+                               f"{len(digests)} objects are stored{advice}")
+
+
+def _timed_lock(file_lock: FileLock, timeout_s: float
+                ) -> Callable[[], AbstractContextManager[Any]]:
+    """The cross-store lock as a context-manager factory; a holder that never lets go (a hung
+    process) becomes one clear `BusyError` after the timeout, not a filelock traceback."""
+
+    @contextmanager
+    def held() -> Iterator[None]:
+        try:
+            # The locked sections take milliseconds; poll often so waiters do not idle 50 ms.
+            file_lock.acquire(poll_interval=LOCK_POLL_S)
+        except Timeout:
+            raise BusyError(f"registry lock {file_lock.lock_file}: held by another process for "
+                            f"more than {timeout_s:g} s (a stalled writer or gc?); retry, or "
+                            f"stop the holder") from None
+        try:
+            yield
+        finally:
+            file_lock.release()
+
+    return held
 
 
 def _reopen(home: str, busy_timeout_s: float) -> Registry:

@@ -1,167 +1,29 @@
-"""The registry's vocabulary: records, errors, and the two storage interfaces.
+"""The two storage interfaces the `Registry` composes.
 
 Callers (the training runner, the CLI, serving) talk to `causalcast.registry.Registry`, which
 composes a `MetadataStore` (runs, jobs, metrics, versions, stages) with an `ArtifactStore`
 (immutable, content-addressed bytes) and one cross-store lock. Today the implementations are
-SQLite (`store.SQLiteStore`) and a local folder (`artifacts.FileArtifactStore`); a PostgreSQL
-store or an fsspec object-storage artifact store only has to satisfy these Protocols, so no caller
-changes when one is added.
+SQLite (`sqlite_store.SQLiteStore`) and a local folder (`file_artifacts.FileArtifactStore`); a
+PostgreSQL store or an object-storage artifact store only has to satisfy these Protocols (and
+pass ``tests/registry/conformance``), so no caller changes when one is added. Every method the
+`Registry` calls on a store is declared here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-STAGES: tuple[str, ...] = ("candidate", "production", "archived")
-JOB_STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
-RUN_STATUSES: tuple[str, ...] = ("running", "done", "failed")
-#: Symbol used in a `JobKey` for a global model (one network across all symbols).
-ALL_SYMBOLS = "*"
-
-
-class RegistryError(ValueError):
-    """Bad input or a refused operation; the message names the field and the problem."""
-
-
-class NotFoundError(RegistryError):
-    """An unknown run, job, version or name."""
-
-
-class ArtifactError(RegistryError):
-    """An artifact is missing or its bytes do not hash to its name."""
-
-
-class GateRefused(RegistryError):
-    """Promotion refused; `results` says which gates failed and why."""
-
-    def __init__(self, message: str, results: Sequence[GateResult]) -> None:
-        super().__init__(message)
-        self.results = list(results)
-
-
-class JobKey(NamedTuple):
-    """One unit of work of a run. ``symbol == ALL_SYMBOLS`` marks a global model."""
-
-    symbol: str
-    model: str
-    fold: int
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    name: str
-    status: str
-    config: dict[str, Any]
-    audit: dict[str, Any] | None
-    code_version: dict[str, Any]
-    created_at: str
-    finished_at: str | None
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    job_id: int
-    run_id: str
-    symbol: str
-    model: str
-    fold: int
-    status: str
-    attempts: int
-    worker: str | None
-    error: str | None
-    traceback: str | None
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    seconds: float | None
-    version_id: int | None
-
-    @property
-    def key(self) -> JobKey:
-        return JobKey(self.symbol, self.model, self.fold)
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    version_id: int
-    name: str
-    version: int
-    artifact_sha256: str
-    artifact_size: int
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    data_fingerprint: str
-    feature_config: dict[str, Any]
-    split_config: dict[str, Any]
-    code_version: dict[str, Any]
-    lineage: dict[str, Any]
-    run_id: str | None
-    job_id: int | None
-    created_at: str
-    stage: str
-
-    @property
-    def ref(self) -> str:
-        """Human reference ``name:version`` (the CLI accepts it, or the numeric id)."""
-        return f"{self.name}:{self.version}"
-
-
-@dataclass(frozen=True)
-class StageEvent:
-    event_id: int
-    version_id: int
-    name: str
-    version: int
-    from_stage: str | None
-    to_stage: str
-    action: str  # register | promote | demote | replaced | rollback
-    by: str
-    at: str
-    reason: str
-    gates: list[dict[str, Any]]
-    replaced_version_id: int | None
-
-
-@dataclass(frozen=True)
-class EvaluationRecord:
-    """An evaluation attached to a version (`Registry.attach_evaluation`)."""
-
-    evaluation_id: int
-    version_id: int
-    evaluation: dict[str, Any]
-    created_at: str
-    by: str
-
-
-@dataclass(frozen=True)
-class GateResult:
-    gate: str
-    passed: bool
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"gate": self.gate, "passed": self.passed, "detail": self.detail}
-
-
-@dataclass
-class NewVersion:
-    """Everything the metadata store needs to insert one version (artifact already stored)."""
-
-    name: str
-    artifact_sha256: str
-    artifact_size: int
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    data_fingerprint: str
-    feature_config: dict[str, Any]
-    split_config: dict[str, Any]
-    code_version: dict[str, Any]
-    lineage: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-    job: JobKey | None = None
+from causalcast.registry.records import (
+    STAGES,
+    EvaluationRecord,
+    JobKey,
+    JobRecord,
+    ModelVersion,
+    NewVersion,
+    RunRecord,
+    StageEvent,
+)
 
 
 @runtime_checkable
@@ -204,6 +66,14 @@ class ArtifactStore(Protocol):
 
     def remove_temp_files(self, older_than_s: float) -> int: ...
 
+    def read_owner(self) -> str | None:
+        """The creation time of the metadata store these objects belong to (None: unknown)."""
+        ...
+
+    def write_owner(self, owner: str) -> None:
+        """Record which metadata store the objects belong to (creation, restore, recover)."""
+        ...
+
     def location(self, digest: str) -> str:
         """Where the object lives (path or URL), for messages."""
         ...
@@ -215,6 +85,9 @@ class MetadataStore(Protocol):
     so in one transaction: a reader sees the state before or after it, never a mix."""
 
     def close(self) -> None: ...
+    def created_at(self) -> str:
+        """ISO time the store was created (gc refuses objects older than their database)."""
+        ...
 
     # runs
     def create_run(self, run_id: str, name: str, config: dict[str, Any],
@@ -231,6 +104,10 @@ class MetadataStore(Protocol):
     def fail_job(self, run_id: str, key: JobKey, error: str, traceback: str) -> JobRecord: ...
     def get_job(self, run_id: str, key: JobKey) -> JobRecord: ...
     def list_jobs(self, run_id: str, status: str | None = None) -> list[JobRecord]: ...
+    def job_counts(self, run_id: str) -> dict[str, int]:
+        """Jobs of the run per status (every status in `JOB_STATUSES`, zeros included)."""
+        ...
+
     def log_epoch(self, run_id: str, key: JobKey, epoch: int, metrics: dict[str, Any]) -> None: ...
     def epoch_metrics(self, run_id: str, key: JobKey) -> list[dict[str, Any]]: ...
 
