@@ -3,6 +3,7 @@ causalcast.options. Everything expensive happens at start-up (or on reload), nev
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
@@ -47,10 +48,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         errors, custom_encoder={float: lambda f: f if math.isfinite(f) else str(f)}))})
 
 
+def registry_exists(home: Path) -> bool:
+    """Whether ``home`` holds a registry (damaged or not: a damaged one is reported by the
+    hub as degraded, never mistaken for 'no registry')."""
+    from causalcast.registry import NotFoundError, Registry
+
+    try:
+        Registry.open(home, create=False).close()
+    except NotFoundError:
+        return False
+    except Exception:
+        log.warning("registry under %s could not be opened", home, exc_info=True)
+    return True
+
+
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     config = config or ServeConfig()
     metrics = Metrics()
-    has_registry = (Path(config.home) / "registry" / "registry.db").exists()
+    has_registry = registry_exists(config.home)
     hub = ModelHub(config.home, data_source=config.data_source, cache_items=config.cache_items,
                    max_batch=config.max_batch, metrics=metrics) if has_registry else None
 
@@ -65,10 +80,10 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         app.state.options_versions = dict(networks.sha256)
         app.state.options_ready = True
         if hub is not None:
-            try:
+            # Per version: one that cannot load is reported, not fatal. Only an unreadable
+            # registry raises here, and readyz then says degraded.
+            with contextlib.suppress(Exception):
                 hub.reload()
-            except Exception:  # readyz reports it; options keep working
-                log.exception("could not load promoted models")
             if config.poll_seconds > 0:
                 hub.watch(config.poll_seconds)
         # Everything loaded so far lives as long as the process: move it out of the garbage

@@ -12,10 +12,11 @@ path when they change; `reload()` does the same on demand (admin endpoint).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,121 +24,24 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from causalcast.models.bundle import TrainedModel
 from causalcast.serving.batcher import MicroBatcher
 from causalcast.serving.cache import LRUCache
+from causalcast.serving.loading import (
+    ServedModel,
+    ServingState,
+    build_state,
+    production_ids,
+    stale,
+)
 
 log = logging.getLogger(__name__)
 LEVELS = (0.8, 0.95)
-
-
-class UnknownSymbol(KeyError):
-    pass
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """One promoted bundle and what the service precomputed for it."""
-
-    name: str                 # registry name, e.g. "lstm-global"
-    version: str              # registry ref "name:version"
-    version_id: int
-    bundle: TrainedModel
-    val_loss: float           # lower is better: picks the default model for a symbol
-    windows: dict[str, np.ndarray] = field(default_factory=dict)   # symbol -> (L, F)
-    as_of: dict[str, str] = field(default_factory=dict)            # symbol -> last bar
-    last_close: dict[str, float] = field(default_factory=dict)
-    bars_per_year: float = 252.0
-
-
-@dataclass(frozen=True)
-class ServingState:
-    models: tuple[ServedModel, ...] = ()
-    by_symbol: dict[str, tuple[ServedModel, ...]] = field(default_factory=dict)
-    production_ids: frozenset[int] = frozenset()
-    error: str | None = None
-
-    def choose(self, symbol: str, model: str | None = None) -> ServedModel:
-        candidates = self.by_symbol.get(symbol.upper())
-        if not candidates:
-            raise UnknownSymbol(symbol)
-        if model is None:
-            return candidates[0]
-        for served in candidates:
-            if model in (served.name, served.version, served.bundle.name):
-                return served
-        raise UnknownSymbol(f"{symbol} with model {model!r}")
 
 
 @dataclass(frozen=True)
 class WindowJob:
     served: ServedModel
     window: np.ndarray
-
-
-def _bars_per_year(index: pd.DatetimeIndex) -> float:
-    if len(index) < 3:
-        return 252.0
-    spacing = float(np.median(np.diff(index.as_unit("ns").asi8))) / 86_400e9
-    return 252.0 if spacing >= 0.5 else 252.0 * max(round(1.0 / spacing / 3.0), 1)
-
-
-def _load_frames(source: str, symbols: Sequence[str]) -> dict[str, pd.DataFrame]:
-    from causalcast.training.data import resolve_source
-
-    frames, _ = resolve_source(source, list(symbols))
-    return frames
-
-
-def build_state(home: Path, data_source: str | None = None) -> ServingState:
-    """Load every production version of the registry and precompute its latest windows."""
-    from causalcast.registry import Registry
-
-    registry = Registry.open(home, create=False)
-    try:
-        versions = registry.versions(stage="production")
-        loaded: list[ServedModel] = []
-        frames_cache: dict[tuple[str, tuple[str, ...]], dict[str, pd.DataFrame]] = {}
-        for v in versions:
-            bundle = TrainedModel.from_artifact(registry.load_artifact(v))
-            symbols = tuple(bundle.meta.get("symbols") or ())
-            source = data_source or bundle.meta.get("data")
-            if not source or not symbols:
-                log.warning("%s: no data source or symbols recorded; not served", v.ref)
-                continue
-            key = (source, symbols)
-            if key not in frames_cache:
-                frames_cache[key] = _load_frames(source, symbols)
-            frames = frames_cache[key]
-            windows, as_of, closes = {}, {}, {}
-            for s in symbols:
-                frame = frames[s]
-                windows[s] = bundle.latest_window(s, frame)
-                as_of[s] = frame.index[-1].isoformat()
-                closes[s] = float(frame["close"].iloc[-1])
-            val_loss = float(v.metrics.get("val_loss", bundle.meta.get("val_loss", np.inf))
-                             or np.inf)
-            loaded.append(ServedModel(v.name, v.ref, v.version_id, bundle, val_loss, windows,
-                                      as_of, closes, _bars_per_year(frames[symbols[0]].index)))
-        by_symbol: dict[str, list[ServedModel]] = {}
-        for served in loaded:
-            for s in served.windows:
-                by_symbol.setdefault(s.upper(), []).append(served)
-        ordered = {s: tuple(sorted(m, key=lambda x: (x.val_loss, x.name)))
-                   for s, m in by_symbol.items()}
-        return ServingState(tuple(loaded), ordered, frozenset(v.version_id for v in versions))
-    finally:
-        registry.close()
-
-
-def production_ids(home: Path) -> frozenset[int]:
-    from causalcast.registry import Registry
-
-    registry = Registry.open(home, create=False)
-    try:
-        return frozenset(v.version_id for v in registry.versions(stage="production"))
-    finally:
-        registry.close()
 
 
 def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
@@ -175,14 +79,17 @@ class ModelHub:
 
     # ----- loading and swapping ---------------------------------------------------------------
     def reload(self) -> ServingState:
-        """Build a new snapshot and swap it in; on failure keep serving the old one."""
+        """Build a new snapshot from the registry's production versions and swap it in.
+
+        Per version: one that cannot be loaded is left out and reported in the new state's
+        problems; the others are served. Only when the registry itself cannot be read does the
+        old snapshot stay, flagged stale, and the error propagates."""
         with self._reload_lock:
             try:
                 new = build_state(self.home, self.data_source)
-            except Exception as exc:  # keep the old state: a bad promotion must not take us down
-                log.exception("reload failed; still serving the previous models")
-                if not self.state.models:
-                    self.state = ServingState(error=f"{type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("registry could not be read; the versions served are now stale")
+                self.state = stale(self.state)
                 raise
             self.state = new          # the atomic swap
             self.reloads += 1
@@ -198,14 +105,23 @@ class ModelHub:
                 self.metrics.models.labels(symbol, served.name, served.version).set(1)
 
     def watch(self, interval_s: float) -> None:
-        """Poll the registry; reload when the set of production versions changes."""
+        """Poll the registry; reload when the set of production versions changes (or when the
+        registry is readable again after the served versions were flagged stale)."""
         def loop() -> None:
             while not self._stop.wait(interval_s):
                 try:
-                    if production_ids(self.home) != self.state.production_ids:
-                        self.reload()
+                    current = production_ids(self.home)
                 except Exception:
-                    log.debug("watcher: registry not readable this round", exc_info=True)
+                    log.warning("watcher: registry not readable", exc_info=True)
+                    with self._reload_lock:
+                        if not any(p.status == "stale" for p in self.state.problems):
+                            self.state = stale(self.state)
+                    continue
+                state = self.state
+                if current != state.production_ids or any(p.status == "stale"
+                                                          for p in state.problems):
+                    with contextlib.suppress(Exception):   # logged; the state says stale
+                        self.reload()
         self._watcher = threading.Thread(target=loop, name="registry-watch", daemon=True)
         self._watcher.start()
 

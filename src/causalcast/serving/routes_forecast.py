@@ -10,7 +10,8 @@ import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from causalcast.data.quality import DataValidationError, validate_ohlcv
-from causalcast.serving.hub import ModelHub, UnknownSymbol
+from causalcast.serving.hub import ModelHub
+from causalcast.serving.loading import UnknownSymbol
 from causalcast.serving.schemas import (
     ForecastBatchRequest,
     ForecastBatchResponse,

@@ -21,7 +21,7 @@ from causalcast.options.inputs import (
 )
 from causalcast.options.pricer import load_models, pinn_greeks, price_options
 from causalcast.options.probability import pinn_prob_above, risk_neutral_prob_above
-from causalcast.serving.hub import UnknownSymbol
+from causalcast.serving.loading import UnknownSymbol
 from causalcast.serving.schemas import (
     OptionsColumnsRequest,
     OptionsColumnsResponse,

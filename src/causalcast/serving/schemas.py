@@ -182,11 +182,29 @@ class ModelInfo(BaseModel):
     as_of: str | None = None
 
 
+class VersionProblemInfo(BaseModel):
+    version: str = Field(description="Registry version, name:number")
+    name: str
+    status: Literal["failed", "stale"] = Field(description="failed: not served (a replaced "
+                                               "version is never served instead); stale: "
+                                               "served, but the registry could not be read "
+                                               "to confirm it is still in production")
+    reason: str
+
+
 class ModelsResponse(BaseModel):
     models: list[ModelInfo]
     options: dict[str, str]
+    status: Literal["ok", "degraded"] = "ok"
+    problems: list[VersionProblemInfo] = Field(default_factory=list)
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+    detail: str = ""
 
 
 class Health(BaseModel):
     status: Literal["ok", "loading", "degraded"]
     detail: str = ""
+    problems: list[VersionProblemInfo] = Field(default_factory=list)
