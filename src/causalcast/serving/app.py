@@ -21,6 +21,7 @@ from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
 from causalcast.serving import routes_admin, routes_forecast, routes_options
+from causalcast.serving.body import add_body_schemas
 from causalcast.serving.config import ServeConfig
 from causalcast.serving.fastpath import FastPath
 from causalcast.serving.hub import ModelHub
@@ -112,6 +113,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_forecast.router)
     app.include_router(routes_options.router)
+    add_body_schemas(app)
     app.add_middleware(FastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(Telemetry, metrics=metrics)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from causalcast.models.forecast import price_median_and_mean
 from causalcast.serving.batcher import MicroBatcher
 from causalcast.serving.cache import LRUCache
 from causalcast.serving.loading import (
@@ -42,6 +43,18 @@ LEVELS = (0.8, 0.95)
 class WindowJob:
     served: ServedModel
     window: np.ndarray
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A forecast request resolved to a model and a window, ready for the forward pass."""
+
+    symbol: str
+    served: ServedModel
+    window: np.ndarray
+    as_of: str
+    last_close: float
+    key: tuple
 
 
 def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
@@ -130,10 +143,12 @@ class ModelHub:
         self.batcher.close()
 
     # ----- forecasting -------------------------------------------------------------------------
-    async def forecast(self, symbol: str, bars: pd.DataFrame | None = None,
-                       model: str | None = None, use_cache: bool = True) -> dict[str, Any]:
-        state = self.state   # one snapshot for the whole request
-        served = state.choose(symbol, model)
+    def prepare(self, symbol: str, bars: pd.DataFrame | None = None,
+                model: str | None = None) -> Prepared:
+        """Everything a forecast needs before the forward pass: the model (from one snapshot)
+        and the window. With request bars this computes features — CPU work that the routes
+        run off the event loop."""
+        served = self.state.choose(symbol, model)   # one snapshot for the whole request
         key_symbol = symbol.upper()
         if bars is None:
             window = served.windows[key_symbol]
@@ -143,31 +158,41 @@ class ModelHub:
             as_of, last_close = bars.index[-1].isoformat(), float(bars["close"].iloc[-1])
         key = (key_symbol, as_of, served.version, None if bars is None else
                hash(bars.to_numpy().tobytes()))
-        cached = self.cache.get(key) if use_cache else None
+        return Prepared(key_symbol, served, window, as_of, last_close, key)
+
+    async def answer(self, prepared: Prepared, use_cache: bool = True) -> dict[str, Any]:
+        """The forecast of a prepared request: from the cache, or one micro-batched pass."""
+        cached = self.cache.get(prepared.key) if use_cache else None
         if cached is not None:
             if self.metrics is not None:
                 self.metrics.cache_hits.inc()
             return {**cached, "cached": True}
-        values = await self.batcher.submit(WindowJob(served, window))
-        response = self._response(key_symbol, served, as_of, last_close, values)
+        values = await self.batcher.submit(WindowJob(prepared.served, prepared.window))
+        response = self._response(prepared, values)
         if use_cache:
-            self.cache.put(key, response)
+            self.cache.put(prepared.key, response)
         return response
 
+    async def forecast(self, symbol: str, bars: pd.DataFrame | None = None,
+                       model: str | None = None, use_cache: bool = True) -> dict[str, Any]:
+        return await self.answer(self.prepare(symbol, bars, model), use_cache)
+
     @staticmethod
-    def _response(symbol: str, served: ServedModel, as_of: str, last_close: float,
-                  values: dict[str, np.ndarray]) -> dict[str, Any]:
+    def _response(prepared: Prepared, values: dict[str, np.ndarray]) -> dict[str, Any]:
+        served, last_close = prepared.served, prepared.last_close
+        median, mean = price_median_and_mean(last_close, values["mean"], values["scale"],
+                                             served.bundle.model.config.likelihood)
         rows = []
         for j, h in enumerate(served.bundle.horizons):
-            mean = float(values["mean"][j])
             rows.append({
-                "horizon": int(h), "mean_log_return": mean,
-                "expected_price": last_close * float(np.exp(mean)),
+                "horizon": int(h), "mean_log_return": float(values["mean"][j]),
+                "median_price": float(median[j]),
+                "mean_price": None if mean is None else float(mean[j]),
                 "p_up": float(values["prob_up"][j]),
                 "lower_80": float(values["lower_80"][j]), "upper_80": float(values["upper_80"][j]),
                 "lower_95": float(values["lower_95"][j]), "upper_95": float(values["upper_95"][j]),
             })
-        return {"symbol": symbol, "as_of": as_of, "last_close": last_close,
+        return {"symbol": prepared.symbol, "as_of": prepared.as_of, "last_close": last_close,
                 "model": served.name, "model_versions": [served.version], "forecasts": rows,
                 "cached": False}
 

@@ -1,16 +1,42 @@
-"""Request and response schemas. Every numeric field rejects NaN and infinities, and prices,
-strikes, volatilities and maturities must be positive, so a 422 names the field at fault."""
+"""Request and response schemas. Every numeric field is strict (a JSON number: no strings,
+no booleans) and rejects NaN and infinities; prices, strikes, volatilities and maturities must
+be positive, so a 422 names the field at fault. Bar dates are parsed here too, so a date the
+service cannot handle is a 422 naming the row, never a 500 later.
+
+Symbols and model names are lookup keys only (the service never builds a path from them);
+their patterns still refuse separators and '..' so that no name can ever act as one.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+
+# Tickers as exchanges and data vendors write them: BRK.B, ^GSPC, EURUSD=X, BTC-USD.
+SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+def _no_parent_reference(value: str) -> str:
+    if ".." in value:
+        raise ValueError("'..' is not allowed in a name")
+    return value
+
+
+Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=SYMBOL_PATTERN),
+                   AfterValidator(_no_parent_reference)]
+ModelName = Annotated[str, Field(max_length=64, pattern=MODEL_PATTERN),
+                      AfterValidator(_no_parent_reference)]
+# Bars are held as nanosecond timestamps (pandas), which span 1677-09-21 .. 2262-04-11;
+# whole years inside that range are accepted.
+FIRST_BAR_YEAR, LAST_BAR_YEAR = 1678, 2261
 
 MAX_OPTIONS = 10_000
 MAX_FORECAST_BATCH = 256
@@ -36,7 +62,7 @@ class OptionSpec(_Strict):
 class OptionsPriceRequest(_Strict):
     options: list[OptionSpec] = Field(min_length=1, max_length=MAX_OPTIONS)
     method: Literal["pinn", "closed"] = "pinn"
-    greeks: bool = True
+    greeks: StrictBool = True
 
 
 Kind = Literal["call", "put"]
@@ -74,7 +100,7 @@ class OptionColumns(_Strict):
 class OptionsColumnsRequest(_Strict):
     columns: OptionColumns
     method: Literal["pinn", "closed"] = "pinn"
-    greeks: bool = True
+    greeks: StrictBool = True
 
 
 class OptionsColumnsResponse(BaseModel):
@@ -104,10 +130,11 @@ class ProbabilityRequest(_Strict):
     sigma: Positive
     rate: Finite = 0.0
     div: NonNegative = 0.0
-    symbol: str | None = Field(None, description="Also give the forecast-implied probability "
+    symbol: Symbol | None = Field(None, description="Also give the forecast-implied probability "
                                "from this symbol's promoted models")
-    horizon: int | None = Field(None, ge=1, description="Forecast horizon in bars for the "
-                                "forecast-implied probability; default: nearest to tau")
+    horizon: int | None = Field(None, ge=1, le=100_000, strict=True,
+                                description="Forecast horizon in bars for the forecast-implied "
+                                "probability; default: nearest to tau")
 
 
 class ProbabilityResponse(BaseModel):
@@ -120,12 +147,27 @@ class ProbabilityResponse(BaseModel):
 
 # --- forecasts -----------------------------------------------------------------------------
 class Bar(_Strict):
-    date: datetime
+    date: datetime = Field(description="ISO 8601 date or date-time. With an offset (or Z) it "
+                           "is converted to UTC; without one it is taken as UTC. Years "
+                           f"{FIRST_BAR_YEAR}..{LAST_BAR_YEAR}.")
     open: Positive
     high: Positive
     low: Positive
     close: Positive
     volume: NonNegative
+
+    @field_validator("date")
+    @classmethod
+    def _utc_naive(cls, value: datetime) -> datetime:
+        """One calendar convention for every bar: naive UTC (as the data loaders use)."""
+        # Checked on the wall-clock year first: converting year 1 or 9999 with an offset
+        # would overflow before any range check could word the problem.
+        if not FIRST_BAR_YEAR <= value.year <= LAST_BAR_YEAR:
+            raise ValueError(f"{value.isoformat()} is outside the supported range of years "
+                             f"{FIRST_BAR_YEAR}..{LAST_BAR_YEAR}")
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> Bar:
@@ -137,11 +179,11 @@ class Bar(_Strict):
 
 
 class ForecastRequest(_Strict):
-    symbol: str = Field(min_length=1, max_length=32)
+    symbol: Symbol
     bars: list[Bar] | None = Field(None, min_length=1, max_length=MAX_BARS,
                                    description="Recent bars to forecast from (oldest first); "
                                    "default: the bars the service holds for the symbol")
-    model: str | None = Field(None, max_length=64, description="A promoted model name (e.g. "
+    model: ModelName | None = Field(None, description="A promoted model name (e.g. "
                               "'lstm-global'); default: the one with the best validation loss")
 
 
@@ -151,8 +193,12 @@ class ForecastBatchRequest(_Strict):
 
 class HorizonForecast(BaseModel):
     horizon: int
-    mean_log_return: float
-    expected_price: float
+    mean_log_return: float = Field(description="Location μ of the log return over the horizon")
+    median_price: float = Field(description="last_close·e^μ: the median of the price (the "
+                                "log-return distribution is symmetric about μ)")
+    mean_price: float | None = Field(description="The mean of the price, where it exists: "
+                                     "last_close·e^(μ+s²/2) for a Gaussian model; null for a "
+                                     "Student-t model, whose price has no finite mean")
     p_up: float
     lower_80: float
     upper_80: float
