@@ -14,10 +14,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from causalcast.options.inputs import MAX_SIGMA, MAX_TAU
+
 Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 StrictBool = Annotated[bool, Field(strict=True)]
+# Volatility and maturity: positive and within what the pricers compute accurately.
+Sigma = Annotated[float, Field(gt=0, le=MAX_SIGMA, allow_inf_nan=False, strict=True)]
+Tau = Annotated[float, Field(gt=0, le=MAX_TAU, allow_inf_nan=False, strict=True)]
 
 # Tickers as exchanges and data vendors write them: BRK.B, ^GSPC, EURUSD=X, BTC-USD.
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
@@ -51,8 +56,8 @@ class _Strict(BaseModel):
 class OptionSpec(_Strict):
     spot: Positive = Field(description="Underlying price S")
     strike: Positive = Field(description="Strike K")
-    tau: Positive = Field(description="Time to expiry in years")
-    sigma: Positive = Field(description="Volatility (annualised)")
+    tau: Tau = Field(description=f"Time to expiry in years (at most {MAX_TAU:g})")
+    sigma: Sigma = Field(description=f"Volatility, annualised (at most {MAX_SIGMA:g})")
     rate: Finite = Field(0.0, description="Continuously compounded risk-free rate")
     div: NonNegative = Field(0.0, description="Continuous dividend yield q")
     kind: Literal["call", "put"] = "call"
@@ -73,8 +78,8 @@ class OptionColumns(_Strict):
     """The same options as `OptionSpec` rows, one array per field; a scalar applies to all."""
     spot: list[Positive] | Positive
     strike: list[Positive] | Positive
-    tau: list[Positive] | Positive
-    sigma: list[Positive] | Positive
+    tau: list[Tau] | Tau
+    sigma: list[Sigma] | Sigma
     rate: list[Finite] | Finite = 0.0
     div: list[NonNegative] | NonNegative = 0.0
     kind: list[Kind] | Kind = "call"
@@ -126,8 +131,8 @@ class OptionsPriceResponse(BaseModel):
 class ProbabilityRequest(_Strict):
     spot: Positive
     strike: Positive
-    tau: Positive
-    sigma: Positive
+    tau: Tau
+    sigma: Sigma
     rate: Finite = 0.0
     div: NonNegative = 0.0
     symbol: Symbol | None = Field(None, description="Also give the forecast-implied probability "
