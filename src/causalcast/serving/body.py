@@ -25,9 +25,15 @@ DOCUMENTED: list[type[BaseModel]] = []   # request models of routes that use par
 
 def body_errors(exc: ValidationError, prefix: tuple[Any, ...] = ("body",)) -> list[dict]:
     """Pydantic's errors in FastAPI's format (no URLs; the message already words the
-    context)."""
-    return [{**e, "loc": (*prefix, *e["loc"])}
-            for e in exc.errors(include_url=False, include_context=False)]
+    context). A body that is not JSON is not echoed back (it may be megabytes, or not even
+    text)."""
+    errors = []
+    for error in exc.errors(include_url=False, include_context=False):
+        error = {**error, "loc": (*prefix, *error["loc"])}
+        if error["type"] == "json_invalid" or isinstance(error.get("input"), bytes):
+            error.pop("input", None)
+        errors.append(error)
+    return errors
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
