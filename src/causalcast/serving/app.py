@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
@@ -26,6 +27,7 @@ from causalcast.serving.config import ServeConfig
 from causalcast.serving.fastpath import FastPath
 from causalcast.serving.hub import ModelHub
 from causalcast.serving.middleware import BodyLimit, Metrics, Telemetry
+from causalcast.serving.security import require_api_key
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,30 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = [{k: v for k, v in e.items() if k != "url"} for e in exc.errors()]
     return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(
         errors, custom_encoder={float: lambda f: f if math.isfinite(f) else str(f)}))})
+
+
+# Every route module's router; a new module (e.g. routes_analytics) adds its router here.
+ROUTERS = (routes_admin.router, routes_forecast.router, routes_options.router)
+
+
+def docs_behind_key(app: FastAPI) -> APIRouter:
+    """/openapi.json, /docs and /redoc answering only with the API key (``docs="key"``). A
+    browser does not send the header by itself: this mode is for clients and tools that do."""
+    router = APIRouter(dependencies=[Depends(require_api_key)], include_in_schema=False)
+
+    @router.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @router.get("/redoc")
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+    return router
 
 
 def registry_exists(home: Path) -> bool:
@@ -101,8 +127,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         if hub is not None:
             hub.close()
 
+    open_docs = config.docs == "open"
     app = FastAPI(title="causalcast", version=__version__, lifespan=lifespan,
-                  description="Forecasts, option prices, Greeks and probabilities.")
+                  description="Forecasts, option prices, Greeks and probabilities.",
+                  docs_url="/docs" if open_docs else None,
+                  redoc_url="/redoc" if open_docs else None,
+                  openapi_url="/openapi.json" if open_docs else None)
     app.state.config = config
     app.state.metrics = metrics
     app.state.hub = hub
@@ -110,9 +140,10 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.state.fastpath_hits = 0
     app.state.options_versions = {}
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.include_router(routes_admin.router)
-    app.include_router(routes_forecast.router)
-    app.include_router(routes_options.router)
+    for router in ROUTERS:
+        app.include_router(router)
+    if config.docs == "key":
+        app.include_router(docs_behind_key(app))
     add_body_schemas(app)
     app.add_middleware(FastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
