@@ -6,23 +6,20 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import math
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
 from causalcast.serving import routes_admin, routes_forecast, routes_options
-from causalcast.serving.body import add_body_schemas
+from causalcast.serving.body import add_body_schemas, error_json
 from causalcast.serving.config import ServeConfig
 from causalcast.serving.fastpath import FastPath
 from causalcast.serving.hub import ModelHub
@@ -32,23 +29,10 @@ from causalcast.serving.security import require_api_key
 log = logging.getLogger(__name__)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/Infinity: echo such rejected inputs back as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     """422 naming each field at fault (the default handler cannot encode a NaN it rejects)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{k: v for k, v in e.items() if k != "url"} for e in exc.errors()]
-    return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(
-        errors, custom_encoder={float: lambda f: f if math.isfinite(f) else str(f)}))})
+    return Response(error_json(exc.errors()), status_code=422, media_type="application/json")
 
 
 # Every route module's router; a new module (e.g. routes_analytics) adds its router here.

@@ -10,10 +10,13 @@ raises the same `RequestValidationError` (locations start with "body", as FastAP
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ValidationError
@@ -21,6 +24,25 @@ from pydantic.json_schema import models_json_schema
 
 M = TypeVar("M", bound=BaseModel)
 DOCUMENTED: list[type[BaseModel]] = []   # request models of routes that use parse_body
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/Infinity: echo such rejected inputs back as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def error_json(errors: Any) -> bytes:
+    """The body of a 422: ``{"detail": errors}``, whatever values the errors echo."""
+    if isinstance(errors, list):
+        errors = [{k: v for k, v in e.items() if k != "url"} if isinstance(e, dict) else e
+                  for e in errors]
+    return orjson.dumps({"detail": _finite(jsonable_encoder(errors))})
 
 
 def body_errors(exc: ValidationError, prefix: tuple[Any, ...] = ("body",)) -> list[dict]:
