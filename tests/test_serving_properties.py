@@ -139,3 +139,30 @@ def test_raw_bytes_are_answered_with_4xx(client, path, raw):
 def test_get_routes_answer(client):
     for path in GETS:
         check(client, client.get(path))
+
+
+ARROW_COLUMN = st.one_of(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=3, max_size=3),
+    st.lists(st.floats(0.05, 1.0), min_size=3, max_size=3),
+    st.lists(st.integers(-5, 500), min_size=3, max_size=3),
+    st.lists(st.booleans(), min_size=3, max_size=3),
+    st.lists(st.one_of(st.none(), st.sampled_from(["call", "put", "european", "american",
+                                                   "x"])), min_size=3, max_size=3))
+
+
+@settings(max_examples=120, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cols=st.dictionaries(st.sampled_from([*OPTION, "extra"]), ARROW_COLUMN, max_size=8),
+       meta=st.dictionaries(st.sampled_from(["method", "greeks", "pandas"]),
+                            st.sampled_from(["pinn", "closed", "true", "false", "", "x"])),
+       path=st.sampled_from(["/v1/options/price", "/v1/options/price/columns"]))
+def test_arrow_bodies_are_answered_with_2xx_or_4xx(client, cols, meta, path):
+    import pyarrow as pa
+
+    table = pa.table({k: pa.array(v) for k, v in cols.items()}, metadata=meta or None)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    arrow = "application/vnd.apache.arrow.stream"
+    check(client, client.post(path, content=sink.getvalue().to_pybytes(),
+                              headers={"content-type": arrow, "accept": arrow}))

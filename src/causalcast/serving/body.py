@@ -10,10 +10,10 @@ raises the same `RequestValidationError` (locations start with "body", as FastAP
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, TypeVar
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
@@ -42,7 +42,9 @@ def error_json(errors: Any) -> bytes:
     if isinstance(errors, list):
         errors = [{k: v for k, v in e.items() if k != "url"} if isinstance(e, dict) else e
                   for e in errors]
-    return orjson.dumps({"detail": _finite(jsonable_encoder(errors))})
+    # The standard library's encoder: errors echo inputs, which may be integers beyond 64 bits.
+    return json.dumps({"detail": _finite(jsonable_encoder(errors))},
+                      separators=(",", ":")).encode()
 
 
 def body_errors(exc: ValidationError, prefix: tuple[Any, ...] = ("body",)) -> list[dict]:
