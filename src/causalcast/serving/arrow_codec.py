@@ -50,13 +50,8 @@ def accepts_arrow(accept: bytes | str | None) -> bool:
     return ARROW_STREAM in _media_types(accept)
 
 
-def decode(body: bytes, parameters: tuple[str, ...] = ()) -> tuple[dict[str, list[Any]],
-                                                                  dict[str, Any]]:
-    """(columns as Python lists, request parameters from the schema metadata).
-
-    Values come back as Python objects (floats, ints, strings, booleans, None) so that the
-    route's pydantic model judges them exactly as it judges JSON: a boolean or string column
-    where numbers belong is refused, as is a null."""
+def read_table(body: bytes) -> pa.Table:
+    """The one table of an IPC stream; `ArrowBodyError` for anything else."""
     try:
         with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
             table = reader.read_all()
@@ -66,7 +61,11 @@ def decode(body: bytes, parameters: tuple[str, ...] = ()) -> tuple[dict[str, lis
     names = table.column_names
     if len(set(names)) != len(names):
         raise ArrowBodyError("body: the table has duplicate column names")
-    columns = {name: table.column(name).to_pylist() for name in names}
+    return table
+
+
+def parameters_of(table: pa.Table, parameters: tuple[str, ...]) -> dict[str, Any]:
+    """Request parameters from the schema metadata ("true"/"false" become booleans)."""
     metadata = table.schema.metadata or {}
     params: dict[str, Any] = {}
     for key in parameters:
@@ -74,7 +73,19 @@ def decode(body: bytes, parameters: tuple[str, ...] = ()) -> tuple[dict[str, lis
         if raw is not None:
             text = raw.decode("utf-8", "replace")
             params[key] = BOOLEANS.get(text.strip().lower(), text)
-    return columns, params
+    return params
+
+
+def decode(body: bytes, parameters: tuple[str, ...] = ()) -> tuple[dict[str, list[Any]],
+                                                                  dict[str, Any]]:
+    """(columns as Python lists, request parameters from the schema metadata).
+
+    Values come back as Python objects (floats, ints, strings, booleans, None) so that the
+    route's pydantic model judges them exactly as it judges JSON: a boolean or string column
+    where numbers belong is refused, as is a null."""
+    table = read_table(body)
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    return columns, parameters_of(table, parameters)
 
 
 def encode(columns: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:

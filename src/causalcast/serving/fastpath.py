@@ -31,14 +31,11 @@ import hmac
 from typing import Any
 
 import orjson
-from fastapi import HTTPException
-from pydantic import ValidationError
 
-from causalcast.options.inputs import OptionInputError
 from causalcast.serving import arrow_codec
 from causalcast.serving.arrow_codec import ARROW_STREAM, accepts_arrow, is_arrow
-from causalcast.serving.body import body_errors, error_json
 from causalcast.serving.middleware import ASGIApp, Message, Receive, Scope, Send
+from causalcast.serving.options_arrow import price_arrow
 from causalcast.serving.routes_options import (
     encode_columns,
     encode_prices,
@@ -126,7 +123,7 @@ def _options(model: Any, price: Any, encode: Any) -> Any:
     async def handle(body: bytes, headers: dict[bytes, bytes]) -> Reply | None:
         arrow_out = accepts_arrow(headers.get(b"accept"))
         if is_arrow(headers.get(b"content-type")):
-            return _arrow_options(body, arrow_out)
+            return price_arrow(body, arrow_out)
         try:
             request = model.model_validate_json(body)
             values = price(request)
@@ -136,30 +133,6 @@ def _options(model: Any, price: Any, encode: Any) -> Any:
             return 200, ARROW, arrow_codec.encode(values, {"method": request.method})
         return 200, JSON, encode(request.method, values)
     return handle
-
-
-def _arrow_options(body: bytes, arrow_out: bool) -> Reply:
-    """Price an Arrow table of options; errors as the JSON columns route words them."""
-    try:
-        columns, params = arrow_codec.decode(body, ("method", "greeks"))
-        request = OptionsColumnsRequest.model_validate({"columns": columns, **params})
-        values = price_columns(request)
-    except arrow_codec.ArrowBodyError as exc:
-        return _error(422, [{"loc": ["body"], "msg": str(exc), "type": "arrow_invalid"}])
-    except ValidationError as exc:
-        return _error(422, body_errors(exc))
-    except HTTPException as exc:
-        return _error(exc.status_code, exc.detail)
-    except OptionInputError as exc:
-        return _error(422, [{"loc": ["body", "columns"], "msg": str(exc),
-                             "type": "value_error"}])
-    if arrow_out:
-        return 200, ARROW, arrow_codec.encode(values, {"method": request.method})
-    return 200, JSON, encode_columns(request.method, values)
-
-
-def _error(status: int, detail: Any) -> Reply:
-    return status, JSON, error_json(detail)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
