@@ -31,6 +31,49 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def service_times(rows: dict, columns: dict, arrow_body: bytes, reps: int) -> dict[str, float]:
+    """Median in-process time per request of what a worker does for each format (parse and
+    validate, price with Greeks, encode), the three interleaved rep by rep: the server-side
+    share of the latency, and a ratio that holds on a busy machine."""
+    import json
+    import time
+
+    from causalcast.options.pricer import load_models
+    from causalcast.serving.options_arrow import price_arrow
+    from causalcast.serving.routes_options import (
+        encode_columns,
+        encode_prices,
+        price_columns,
+        price_request,
+    )
+    from causalcast.serving.schemas import OptionsColumnsRequest, OptionsPriceRequest
+
+    load_models().european_jet.tabulate()
+    rows_json, columns_json = json.dumps(rows).encode(), json.dumps(columns).encode()
+
+    def by_rows() -> bytes:
+        request = OptionsPriceRequest.model_validate_json(rows_json)
+        return encode_prices(request.method, price_request(request))
+
+    def by_columns() -> bytes:
+        request = OptionsColumnsRequest.model_validate_json(columns_json)
+        return encode_columns(request.method, price_columns(request))
+
+    def by_arrow() -> bytes:
+        status, _, body = price_arrow(arrow_body, True)
+        assert status == 200
+        return body
+
+    handlers = {"JSON rows": by_rows, "JSON columns": by_columns, "Arrow in + out": by_arrow}
+    times: dict[str, list[float]] = {k: [] for k in handlers}
+    for _ in range(reps):
+        for name, handler in handlers.items():
+            start = time.perf_counter()
+            handler()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=15)
@@ -38,6 +81,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--options", type=int, default=1000)
+    parser.add_argument("--reps", type=int, default=200, help="in-process service-time reps")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
@@ -56,6 +100,7 @@ def main() -> None:
         "Arrow in + out (/v1/options/price/columns)": (
             "/v1/options/price/columns", arrow_body, {"Content-Type": ARROW, "Accept": ARROW}),
     }
+    service_ms = service_times(rows, columns, arrow_body, args.reps)
     server = Server(workdir / "home", "--poll", "0", "--workers", str(args.workers))
     server.wait_ready()
     runs: dict[str, list[dict]] = {name: [] for name in scenarios}
@@ -86,6 +131,9 @@ def main() -> None:
     finally:
         server.stop()
     table, results = [], {}
+    for name, ms in service_ms.items():
+        table.append([f"{name}: in-process service time", "", f"{ms:.2f} (median)", "", "",
+                      "", ""])
     json_p99 = None
     for name, measured in runs.items():
         worst = max(measured, key=lambda r: r["p99_ms"])
@@ -123,6 +171,11 @@ def main() -> None:
                            "load averages recorded with each run",
             "load_avg_1m_range": [min(loads), max(loads)],
             "p99_ratio_arrow_to_json_columns": arrow / json_p99 if json_p99 else None,
+            "service_ms_median": service_ms,
+            "service_ratio_arrow_to_json_columns": service_ms["Arrow in + out"]
+            / service_ms["JSON columns"],
+            "service_ratio_arrow_to_json_rows": service_ms["Arrow in + out"]
+            / service_ms["JSON rows"],
             "results": results})
 
 
