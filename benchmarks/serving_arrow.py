@@ -126,7 +126,9 @@ def main() -> None:
                 before = load()
                 res = run_wrk(server.url + path, body, args.seconds, args.connections,
                               workdir, headers)
-                res.update(load_avg_1m_before=before, load_avg_1m_after=load())
+                res.update(load_avg_1m_before=before, load_avg_1m_after=load(),
+                           wrk_error_lines=[line.strip() for line in res["raw"].splitlines()
+                                            if "errors" in line or "Non-2xx" in line])
                 runs[name].append(res)
     finally:
         server.stop()
