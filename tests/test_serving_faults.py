@@ -16,6 +16,8 @@ from causalcast.serving.app import create_app
 from causalcast.serving.config import ServeConfig
 from tests.serving_support import train_and_register
 
+pytestmark = pytest.mark.slow   # 5-12 s each: real registries, a watcher polling them
+
 INTERNALS = ("/", "\\", "Traceback", "Error", "Exception", ".py", "sha256")
 
 
