@@ -21,6 +21,7 @@ from causalcast.options.inputs import (
 )
 from causalcast.options.pricer import load_models, pinn_greeks
 from causalcast.options.probability import pinn_prob_above, risk_neutral_prob_above
+from causalcast.serving.arrow_codec import ARROW_STREAM
 from causalcast.serving.loading import UnknownSymbol
 from causalcast.serving.schemas import (
     OptionsColumnsRequest,
@@ -32,6 +33,9 @@ from causalcast.serving.schemas import (
 )
 from causalcast.serving.security import require_api_key
 
+ARROW_HELP = ("An Apache Arrow IPC stream: one table, a row per option, columns spot strike "
+              "tau sigma [rate div kind style]; method and greeks in the schema metadata. "
+              "Validated and answered like the JSON columns form; errors are JSON.")
 router = APIRouter(prefix="/v1/options", tags=["options"], dependencies=[Depends(require_api_key)])
 FIELDS = ("spot", "strike", "tau", "sigma", "rate", "div")
 DOMAIN_FIELD = {"moneyness": "spot", "tau": "tau", "sigma": "sigma", "rate": "rate",
@@ -142,7 +146,17 @@ def encode_prices(method: str, values: dict[str, np.ndarray]) -> bytes:
     return orjson.dumps({"method": method, "results": results})
 
 
-@router.post("/price", response_model=OptionsPriceResponse)
+# Documents the Arrow alternative (answered by the fast path, see serving/options_arrow.py).
+ARROW_DOC = {
+    "requestBody": {"content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary",
+                                                          "description": ARROW_HELP}}}},
+    "responses": {"200": {"content": {ARROW_STREAM: {"schema": {
+        "type": "string", "format": "binary",
+        "description": "With Accept: " + ARROW_STREAM + ": one table, columns price and "
+                       "(with greeks) delta gamma vega theta rho"}}}}}}
+
+
+@router.post("/price", response_model=OptionsPriceResponse, openapi_extra=ARROW_DOC)
 async def price(req: OptionsPriceRequest) -> Response:
     try:
         values = await run_in_threadpool(price_request, req)
@@ -156,7 +170,7 @@ def encode_columns(method: str, values: dict[str, np.ndarray]) -> bytes:
                         option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-@router.post("/price/columns", response_model=OptionsColumnsResponse)
+@router.post("/price/columns", response_model=OptionsColumnsResponse, openapi_extra=ARROW_DOC)
 async def price_columnar(req: OptionsColumnsRequest) -> Response:
     """The same pricing as /price for options sent as one array per field: the format for
     large batches, which parses and serialises several times faster than one object per
