@@ -47,10 +47,20 @@ def parse_wrk(out: str) -> dict:
             "requests_per_s": rps, "requests": total, "errors": errors}
 
 
-def run_wrk(url: str, body: dict, seconds: int, connections: int, workdir: Path) -> dict:
+def run_wrk(url: str, body: dict | bytes, seconds: int, connections: int, workdir: Path,
+            headers: dict[str, str] | None = None) -> dict:
+    """wrk POSTing ``body`` (a dict sent as JSON, or raw bytes such as an Arrow stream, read
+    by the Lua script from a file so binary bodies need no escaping)."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    body_file = workdir / "body.bin"
+    body_file.write_bytes(raw)
+    headers = headers or {"Content-Type": "application/json"}
     script = workdir / "post.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = {json.dumps(json.dumps(body))}\n")
+    script.write_text('wrk.method = "POST"\n'
+                      + "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n"
+                                for k, v in headers.items())
+                      + f'local f = io.open({json.dumps(str(body_file))}, "rb")\n'
+                      "wrk.body = f:read(\"*all\")\nf:close()\n")
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
                           "-s", str(script), url], capture_output=True, text=True, check=True)
     return {**parse_wrk(out.stdout), "raw": out.stdout}

@@ -73,8 +73,8 @@ class Server:
         env.pop("CAUSALCAST_API_KEY", None)
         cmd = [sys.executable, "-m", "causalcast", "serve", "--home", str(home), "--port",
                str(self.port), *args]
-        if api_key:
-            cmd += ["--api-key", api_key]
+        if api_key:   # through the environment: a key in argv is visible to every user in ps
+            env["CAUSALCAST_API_KEY"] = api_key
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.headers = {"X-API-Key": api_key} if api_key else {}

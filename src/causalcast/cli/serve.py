@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 from pathlib import Path
 
 import typer
+
+from causalcast.cli.common import err_console, fail
+from causalcast.serving.config import DOCS_MODES
 
 # glibc allocator settings measured to halve small-MLP inference latency on 2 cores (see the
 # options benchmark), and single-threaded BLAS: each worker process owns one core, and OpenBLAS
@@ -21,23 +26,83 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
+KEY_ENV = "CAUSALCAST_API_KEY"
+KEY_FILE_ENV = "CAUSALCAST_API_KEY_FILE"
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def read_api_key(path: Path) -> str:
+    """The key from a file (first line, surrounding whitespace dropped): the way to pass it
+    without putting it in the command line, where any user can read it with `ps`."""
+    try:
+        key = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--api-key-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+    if not key or not key[0].strip():
+        fail(f"--api-key-file {path}: the file is empty")
+    return key[0].strip()
+
+
+def check_home(text: str) -> Path:
+    """The --home folder. A URL is refused (as a path it would silently become a folder named
+    'postgresql:'); a folder without a registry is served with a warning (options only)."""
+    if URL_SCHEME.match(text):
+        fail(f"--home {text}: expected a folder holding a causalcast registry, got a URL "
+             "(serving from a database URL is not supported)")
+    home = Path(text)
+    if home.exists() and not home.is_dir():
+        fail(f"--home {home}: not a folder")
+    from causalcast.serving.app import registry_exists
+
+    if not registry_exists(home):
+        err_console.print(f"[yellow]warning:[/] no model registry under {home}: serving option "
+                          "pricing only; forecasts answer 503 until one is created "
+                          "(restart to pick it up)", highlight=False)
+    return home
+
+
 def serve(
-    home: Path = typer.Option(Path(".causalcast"), "--home", help="Registry to serve from."),
+    home_text: str = typer.Option(".causalcast", "--home", help="Registry folder to serve "
+                                  "from."),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
-    api_key: str = typer.Option(None, "--api-key", envvar="CAUSALCAST_API_KEY",
-                                help="Require this X-API-Key on every route but health."),
+    port: int = typer.Option(8000, "--port", help="TCP port, 1-65535."),
+    api_key_file: Path = typer.Option(None, "--api-key-file", envvar=KEY_FILE_ENV,
+                                      help="Require the key in this file (first line) as "
+                                      "X-API-Key on every route but health. Preferred: the "
+                                      "key stays out of the command line."),
+    api_key: str = typer.Option(None, "--api-key", envvar=KEY_ENV,
+                                help=f"The key itself; better set {KEY_ENV} or use "
+                                "--api-key-file, since a command-line argument is visible "
+                                "to every user in `ps`."),
+    docs: str = typer.Option("open", "--docs", help="/docs, /redoc and /openapi.json: "
+                             "'open' (no key needed), 'key' (behind the API key) or 'off'."),
     cache_items: int = typer.Option(50_000, "--cache-items", help="0 disables the cache."),
     poll: float = typer.Option(2.0, "--poll", help="Seconds between registry checks for "
                                "promotions (0: only /v1/admin/reload)."),
     data: str = typer.Option(None, "--data", help="Bars to forecast from (default: the data "
                              "each model was trained on)."),
     max_body: int = typer.Option(2 * 1024 * 1024, "--max-body", help="Bytes; larger is 413."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Server processes (each loads the "
+    workers: int = typer.Option(1, "--workers", help="Server processes (each loads the "
                                 "models and watches the registry itself)."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve forecasts, option prices, Greeks and probabilities over HTTP."""
+    if not 1 <= port <= 65535:
+        fail(f"--port: expected 1-65535, got {port}")
+    if workers < 1:
+        fail(f"--workers: expected at least 1, got {workers}")
+    if docs not in DOCS_MODES:
+        fail(f"--docs: expected one of {', '.join(DOCS_MODES)}, got {docs!r}")
+    if not math.isfinite(poll) or poll < 0:
+        fail(f"--poll: expected seconds >= 0, got {poll}")
+    if max_body < 1:
+        fail(f"--max-body: expected a positive number of bytes, got {max_body}")
+    if api_key_file is not None and api_key:
+        fail("--api-key-file and --api-key (or CAUSALCAST_API_KEY): give only one")
+    key = read_api_key(api_key_file) if api_key_file is not None else (api_key or None)
+    if docs == "key" and not key:
+        fail("--docs key: needs an API key (--api-key-file or CAUSALCAST_API_KEY)")
+    home = check_home(home_text)
     missing = {k: v for k, v in ALLOCATOR_ENV.items() if k not in os.environ}
     if missing and os.environ.get("CAUSALCAST_NO_REEXEC") != "1":
         os.environ.update(missing)
@@ -50,16 +115,19 @@ def serve(
     from causalcast.serving.app import CONFIG_ENV, create_app
     from causalcast.serving.config import ServeConfig
 
-    config = ServeConfig(home=home, api_key=api_key or None, cache_items=cache_items,
-                         poll_seconds=poll, data_source=data, max_body_bytes=max_body)
-    typer.echo(f"causalcast serving {home} on http://{host}:{port} (docs: /docs)")
+    config = ServeConfig(home=home, api_key=key, cache_items=cache_items, poll_seconds=poll,
+                         data_source=data, max_body_bytes=max_body, docs=docs)
+    where = {"open": " (docs: /docs)", "key": " (docs: /docs, with the key)", "off": ""}[docs]
+    typer.echo(f"causalcast serving {home} on http://{host}:{port}{where}")
     options = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
                "http": "httptools", "access_log": False}
     if workers == 1:
         uvicorn.run(create_app(config), **options)
         return
+    # The workers read their settings (the key included) from the environment, which only
+    # this user can read, never from argv.
     os.environ[CONFIG_ENV] = json.dumps({
         "home": str(home), "api_key": config.api_key, "cache_items": cache_items,
-        "poll_seconds": poll, "data_source": data, "max_body_bytes": max_body})
+        "poll_seconds": poll, "data_source": data, "max_body_bytes": max_body, "docs": docs})
     uvicorn.run("causalcast.serving.app:app_from_env", factory=True, workers=workers,
                 **options)

@@ -93,3 +93,19 @@ class ForecastBatch:
                         mean=tuple(map(float, self.mean[i])),
                         scale=tuple(map(float, self.scale[i])),
                         prob_up=tuple(map(float, self.prob_up[i])), intervals=ivs)
+
+
+def price_median_and_mean(last_close: float, loc: np.ndarray, scale: np.ndarray,
+                          likelihood: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The price implied by a log-return forecast: (median_price, mean_price).
+
+    The log return is symmetric about ``loc``, so the price's median is close·e^loc for either
+    likelihood. Its mean is E[close·e^R]: close·e^(loc + scale²/2) when R is Gaussian; when R
+    is Student-t (any finite degrees of freedom) E[e^R] is infinite — the tails are too heavy
+    for an exponential — so there is no mean and None is returned instead of a number that
+    would only reflect where the tails were cut. The HTTP service uses these same names."""
+    loc = np.asarray(loc, dtype=np.float64)
+    median = last_close * np.exp(loc)
+    if likelihood != "gaussian":
+        return median, None
+    return median, last_close * np.exp(loc + 0.5 * np.asarray(scale, dtype=np.float64) ** 2)

@@ -79,6 +79,36 @@ def price_bounds(x: OptionInputs, is_call: np.ndarray) -> tuple[np.ndarray, np.n
     return lower, upper
 
 
+def arbitrage_bounds(x: OptionInputs, is_call: np.ndarray, american: np.ndarray | bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """No-arbitrage bounds of a price, European or American: (lower, upper). An American
+    option is worth at least its exercise value and at most the spot (call) or strike (put)."""
+    lower, upper = price_bounds(x, is_call)
+    exercise = np.maximum(np.where(is_call, x.spot - x.strike, x.strike - x.spot), 0.0)
+    lower = np.where(american, np.maximum(lower, exercise), lower)
+    upper = np.where(american, np.where(is_call, x.spot, x.strike), upper)
+    return lower, upper
+
+
+ROUNDING = 1e-9   # relative slack for float rounding at a bound (prices agree to ~1e-14)
+
+
+def inconsistent_rows(x: OptionInputs, is_call: np.ndarray, american: np.ndarray | bool,
+                      values: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows with no finite, arbitrage-consistent answer: a non-finite price or Greek, or a
+    price outside the no-arbitrage bounds by more than rounding. The other rows' prices are
+    clipped into the bounds in place (so rounding never shows as a price of -1e-19)."""
+    lower, upper = arbitrage_bounds(x, is_call, american)
+    price = values["price"]
+    slack = ROUNDING * np.maximum(x.spot, x.strike)
+    bad = ~np.isfinite(price) | (price < lower - slack) | (price > upper + slack)
+    for key, arr in values.items():
+        if key != "price" and arr.dtype.kind == "f":
+            bad |= ~np.isfinite(arr)
+    values["price"] = np.where(bad, price, np.clip(price, lower, upper))
+    return bad
+
+
 def parity_residual(call: Any, put: Any, spot: Any, strike: Any, tau: Any, rate: Any = 0.0,
                     div: Any = 0.0) -> np.ndarray:
     """C − P − (S e^{−qτ} − K e^{−rτ}); zero for any arbitrage-free European pair."""

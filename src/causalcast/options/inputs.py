@@ -44,6 +44,12 @@ class Domain:
 
 TRAINED_DOMAIN = Domain()
 
+# Beyond these, sigma²·tau stops being a safe float64 (at sigma = 1e308 it overflows and the
+# closed form quietly returns its lower bound): 10,000 % a year and a century are refused by
+# every pricer, for every method, as a bad input rather than answered wrongly.
+MAX_SIGMA = 100.0
+MAX_TAU = 100.0
+
 
 @dataclass(frozen=True)
 class OptionInputs:
@@ -99,6 +105,15 @@ def as_inputs(spot: Any, strike: Any, tau: Any, sigma: Any, rate: Any = 0.0,
         shapes = {k: v.shape for k, v in arrays.items()}
         raise OptionInputError(f"inputs: shapes do not broadcast together {shapes}") from exc
     return OptionInputs(*(np.array(b, dtype=np.float64) for b in bcast))
+
+
+def check_priceable(x: OptionInputs) -> None:
+    """Raise `OptionInputError` naming the first volatility or maturity beyond what any pricer
+    here can compute accurately (`MAX_SIGMA`, `MAX_TAU`)."""
+    for name, limit in (("sigma", MAX_SIGMA), ("tau", MAX_TAU)):
+        arr = getattr(x, name)
+        if (arr > limit).any():
+            raise OptionInputError(_first_bad(name, arr, arr > limit, f"must be <= {limit:g}"))
 
 
 def parse_kind(kind: Any, shape: tuple[int, ...]) -> np.ndarray:

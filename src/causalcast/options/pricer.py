@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from causalcast.options.black_scholes import GREEKS, _greeks
+from causalcast.options.black_scholes import GREEKS, _greeks, inconsistent_rows
 from causalcast.options.inputs import (
     OptionInputError,
     OptionInputs,
     as_inputs,
     check_domain,
+    check_priceable,
     in_domain,
     parse_kind,
 )
@@ -235,6 +236,7 @@ def price_options(spot: Any, strike: Any, tau: Any, sigma: Any, rate: Any = 0.0,
     if on_out_of_domain not in OUT_OF_DOMAIN:
         raise OptionInputError(f"on_out_of_domain: expected one of {OUT_OF_DOMAIN}")
     x = as_inputs(spot, strike, tau, sigma, rate, div)
+    check_priceable(x)
     shape = x.shape
     x = OptionInputs(*(a.ravel() for a in (x.spot, x.strike, x.tau, x.sigma, x.rate, x.div)))
     both = isinstance(kind, str) and kind.strip().lower() == "both"
@@ -264,6 +266,28 @@ def price_options(spot: Any, strike: Any, tau: Any, sigma: Any, rate: Any = 0.0,
                            None if both else is_call[ok], style, greeks)
         for k in keys:
             result[k][..., ok] = part[k]
+    _refuse_inconsistent(x, is_call, style, method, result, ok)
     result["in_domain"] = np.stack([ok, ok]) if both else ok
     out_shape = (*lead, *shape)
     return {k: v.reshape(out_shape) for k, v in result.items()}
+
+
+def _refuse_inconsistent(x: OptionInputs, is_call: np.ndarray | None, style: str, method: str,
+                         result: dict[str, np.ndarray], priced: np.ndarray) -> None:
+    """Raise `OptionInputError` naming the first priced row without a finite, arbitrage-
+    consistent answer (instead of returning a negative price or NaN); clip rounding."""
+    checked = ("price",) if method == "quantlib" else tuple(result)  # QuantLib: NaN Greeks
+    for lead, calls in ([(0, True), (1, False)] if is_call is None else [(None, is_call)]):
+        part = {k: result[k] if lead is None else result[k][lead] for k in checked}
+        kinds = np.broadcast_to(calls, x.shape)
+        bad = inconsistent_rows(x, kinds, style == "american", part) & priced
+        if lead is None:
+            result["price"] = part["price"]
+        else:
+            result["price"][lead] = part["price"]
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            inputs = ", ".join(f"{f}={getattr(x, f)[i]:g}"
+                               for f in ("spot", "strike", "tau", "sigma", "rate", "div"))
+            raise OptionInputError(f"option {i} ({inputs}): no finite, arbitrage-consistent "
+                                   f"{method} price for these inputs")

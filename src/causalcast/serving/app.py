@@ -3,54 +3,80 @@ causalcast.options. Everything expensive happens at start-up (or on reload), nev
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
-import math
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
 from causalcast.serving import routes_admin, routes_forecast, routes_options
+from causalcast.serving.body import add_body_schemas, error_json
 from causalcast.serving.config import ServeConfig
 from causalcast.serving.fastpath import FastPath
 from causalcast.serving.hub import ModelHub
 from causalcast.serving.middleware import BodyLimit, Metrics, Telemetry
+from causalcast.serving.security import require_api_key
 
 log = logging.getLogger(__name__)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/Infinity: echo such rejected inputs back as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     """422 naming each field at fault (the default handler cannot encode a NaN it rejects)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{k: v for k, v in e.items() if k != "url"} for e in exc.errors()]
-    return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(
-        errors, custom_encoder={float: lambda f: f if math.isfinite(f) else str(f)}))})
+    return Response(error_json(exc.errors()), status_code=422, media_type="application/json")
+
+
+# Every route module's router; a new module (e.g. routes_analytics) adds its router here.
+ROUTERS = (routes_admin.router, routes_forecast.router, routes_options.router)
+
+
+def docs_behind_key(app: FastAPI) -> APIRouter:
+    """/openapi.json, /docs and /redoc answering only with the API key (``docs="key"``). A
+    browser does not send the header by itself: this mode is for clients and tools that do."""
+    router = APIRouter(dependencies=[Depends(require_api_key)], include_in_schema=False)
+
+    @router.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @router.get("/redoc")
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+    return router
+
+
+def registry_exists(home: Path) -> bool:
+    """Whether ``home`` holds a registry (damaged or not: a damaged one is reported by the
+    hub as degraded, never mistaken for 'no registry')."""
+    from causalcast.registry import NotFoundError, Registry
+
+    try:
+        Registry.open(home, create=False).close()
+    except NotFoundError:
+        return False
+    except Exception:
+        log.warning("registry under %s could not be opened", home, exc_info=True)
+    return True
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     config = config or ServeConfig()
     metrics = Metrics()
-    has_registry = (Path(config.home) / "registry" / "registry.db").exists()
+    has_registry = registry_exists(config.home)
     hub = ModelHub(config.home, data_source=config.data_source, cache_items=config.cache_items,
                    max_batch=config.max_batch, metrics=metrics) if has_registry else None
 
@@ -65,10 +91,10 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         app.state.options_versions = dict(networks.sha256)
         app.state.options_ready = True
         if hub is not None:
-            try:
+            # Per version: one that cannot load is reported, not fatal. Only an unreadable
+            # registry raises here, and readyz then says degraded.
+            with contextlib.suppress(Exception):
                 hub.reload()
-            except Exception:  # readyz reports it; options keep working
-                log.exception("could not load promoted models")
             if config.poll_seconds > 0:
                 hub.watch(config.poll_seconds)
         # Everything loaded so far lives as long as the process: move it out of the garbage
@@ -85,8 +111,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         if hub is not None:
             hub.close()
 
+    open_docs = config.docs == "open"
     app = FastAPI(title="causalcast", version=__version__, lifespan=lifespan,
-                  description="Forecasts, option prices, Greeks and probabilities.")
+                  description="Forecasts, option prices, Greeks and probabilities.",
+                  docs_url="/docs" if open_docs else None,
+                  redoc_url="/redoc" if open_docs else None,
+                  openapi_url="/openapi.json" if open_docs else None)
     app.state.config = config
     app.state.metrics = metrics
     app.state.hub = hub
@@ -94,9 +124,11 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.state.fastpath_hits = 0
     app.state.options_versions = {}
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.include_router(routes_admin.router)
-    app.include_router(routes_forecast.router)
-    app.include_router(routes_options.router)
+    for router in ROUTERS:
+        app.include_router(router)
+    if config.docs == "key":
+        app.include_router(docs_behind_key(app))
+    add_body_schemas(app)
     app.add_middleware(FastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(Telemetry, metrics=metrics)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+# /docs, /redoc and /openapi.json: open to anyone (the default: the schema holds no secrets
+# and the service is meant for a private network), behind the API key, or not served at all.
+DOCS_MODES = ("open", "key", "off")
 
 
 @dataclass(frozen=True)
@@ -17,3 +22,4 @@ class ServeConfig:
     max_batch: int = 256              # windows per forward pass
     poll_seconds: float = 2.0         # how often the registry is checked for promotions
     data_source: str | None = None    # bars to forecast from; default: the registry's lineage
+    docs: Literal["open", "key", "off"] = "open"

@@ -12,10 +12,11 @@ path when they change; `reload()` does the same on demand (admin endpoint).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,50 +25,19 @@ import pandas as pd
 from scipy import special
 
 from causalcast.data.quality import normalize_columns
-from causalcast.models.bundle import TrainedModel
+from causalcast.models.forecast import price_median_and_mean
 from causalcast.serving.batcher import MicroBatcher
 from causalcast.serving.cache import LRUCache
+from causalcast.serving.loading import (
+    ServedModel,
+    ServingState,
+    build_state,
+    production_ids,
+    stale,
+)
 
 log = logging.getLogger(__name__)
 LEVELS = (0.8, 0.95)
-
-
-class UnknownSymbol(KeyError):
-    pass
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """One promoted bundle and what the service precomputed for it."""
-
-    name: str                 # registry name, e.g. "lstm-global"
-    version: str              # registry ref "name:version"
-    version_id: int
-    bundle: TrainedModel
-    val_loss: float           # lower is better: picks the default model for a symbol
-    windows: dict[str, np.ndarray] = field(default_factory=dict)   # symbol -> (L, F)
-    as_of: dict[str, str] = field(default_factory=dict)            # symbol -> last bar
-    last_close: dict[str, float] = field(default_factory=dict)
-    bars_per_year: float = 252.0
-
-
-@dataclass(frozen=True)
-class ServingState:
-    models: tuple[ServedModel, ...] = ()
-    by_symbol: dict[str, tuple[ServedModel, ...]] = field(default_factory=dict)
-    production_ids: frozenset[int] = frozenset()
-    error: str | None = None
-
-    def choose(self, symbol: str, model: str | None = None) -> ServedModel:
-        candidates = self.by_symbol.get(symbol.upper())
-        if not candidates:
-            raise UnknownSymbol(symbol)
-        if model is None:
-            return candidates[0]
-        for served in candidates:
-            if model in (served.name, served.version, served.bundle.name):
-                return served
-        raise UnknownSymbol(f"{symbol} with model {model!r}")
 
 
 @dataclass(frozen=True)
@@ -76,69 +46,16 @@ class WindowJob:
     window: np.ndarray
 
 
-def _bars_per_year(index: pd.DatetimeIndex) -> float:
-    if len(index) < 3:
-        return 252.0
-    spacing = float(np.median(np.diff(index.as_unit("ns").asi8))) / 86_400e9
-    return 252.0 if spacing >= 0.5 else 252.0 * max(round(1.0 / spacing / 3.0), 1)
+@dataclass(frozen=True)
+class Prepared:
+    """A forecast request resolved to a model and a window, ready for the forward pass."""
 
-
-def _load_frames(source: str, symbols: Sequence[str]) -> dict[str, pd.DataFrame]:
-    from causalcast.data.resolve import resolve_source
-
-    frames, _ = resolve_source(source, list(symbols))
-    return frames
-
-
-def build_state(home: Path, data_source: str | None = None) -> ServingState:
-    """Load every production version of the registry and precompute its latest windows."""
-    from causalcast.registry import Registry
-
-    registry = Registry.open(home, create=False)
-    try:
-        versions = registry.versions(stage="production")
-        loaded: list[ServedModel] = []
-        frames_cache: dict[tuple[str, tuple[str, ...]], dict[str, pd.DataFrame]] = {}
-        for v in versions:
-            bundle = TrainedModel.from_artifact(registry.load_artifact(v))
-            symbols = tuple(bundle.meta.get("symbols") or ())
-            source = data_source or bundle.meta.get("data")
-            if not source or not symbols:
-                log.warning("%s: no data source or symbols recorded; not served", v.ref)
-                continue
-            key = (source, symbols)
-            if key not in frames_cache:
-                frames_cache[key] = _load_frames(source, symbols)
-            frames = frames_cache[key]
-            windows, as_of, closes = {}, {}, {}
-            for s in symbols:
-                frame = frames[s]
-                windows[s] = bundle.latest_window(s, frame)
-                as_of[s] = frame.index[-1].isoformat()
-                closes[s] = float(frame["close"].iloc[-1])
-            val_loss = float(v.metrics.get("val_loss", bundle.meta.get("val_loss", np.inf))
-                             or np.inf)
-            loaded.append(ServedModel(v.name, v.ref, v.version_id, bundle, val_loss, windows,
-                                      as_of, closes, _bars_per_year(frames[symbols[0]].index)))
-        by_symbol: dict[str, list[ServedModel]] = {}
-        for served in loaded:
-            for s in served.windows:
-                by_symbol.setdefault(s.upper(), []).append(served)
-        ordered = {s: tuple(sorted(m, key=lambda x: (x.val_loss, x.name)))
-                   for s, m in by_symbol.items()}
-        return ServingState(tuple(loaded), ordered, frozenset(v.version_id for v in versions))
-    finally:
-        registry.close()
-
-
-def production_ids(home: Path) -> frozenset[int]:
-    from causalcast.registry import Registry
-
-    registry = Registry.open(home, create=False)
-    try:
-        return frozenset(v.version_id for v in registry.versions(stage="production"))
-    finally:
-        registry.close()
+    symbol: str
+    served: ServedModel
+    window: np.ndarray
+    as_of: str
+    last_close: float
+    key: tuple
 
 
 def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
@@ -176,14 +93,17 @@ class ModelHub:
 
     # ----- loading and swapping ---------------------------------------------------------------
     def reload(self) -> ServingState:
-        """Build a new snapshot and swap it in; on failure keep serving the old one."""
+        """Build a new snapshot from the registry's production versions and swap it in.
+
+        Per version: one that cannot be loaded is left out and reported in the new state's
+        problems; the others are served. Only when the registry itself cannot be read does the
+        old snapshot stay, flagged stale, and the error propagates."""
         with self._reload_lock:
             try:
                 new = build_state(self.home, self.data_source)
-            except Exception as exc:  # keep the old state: a bad promotion must not take us down
-                log.exception("reload failed; still serving the previous models")
-                if not self.state.models:
-                    self.state = ServingState(error=f"{type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("registry could not be read; the versions served are now stale")
+                self.state = stale(self.state)
                 raise
             self.state = new          # the atomic swap
             self.reloads += 1
@@ -199,14 +119,23 @@ class ModelHub:
                 self.metrics.models.labels(symbol, served.name, served.version).set(1)
 
     def watch(self, interval_s: float) -> None:
-        """Poll the registry; reload when the set of production versions changes."""
+        """Poll the registry; reload when the set of production versions changes (or when the
+        registry is readable again after the served versions were flagged stale)."""
         def loop() -> None:
             while not self._stop.wait(interval_s):
                 try:
-                    if production_ids(self.home) != self.state.production_ids:
-                        self.reload()
+                    current = production_ids(self.home)
                 except Exception:
-                    log.debug("watcher: registry not readable this round", exc_info=True)
+                    log.warning("watcher: registry not readable", exc_info=True)
+                    with self._reload_lock:
+                        if not any(p.status == "stale" for p in self.state.problems):
+                            self.state = stale(self.state)
+                    continue
+                state = self.state
+                if current != state.production_ids or any(p.status == "stale"
+                                                          for p in state.problems):
+                    with contextlib.suppress(Exception):   # logged; the state says stale
+                        self.reload()
         self._watcher = threading.Thread(target=loop, name="registry-watch", daemon=True)
         self._watcher.start()
 
@@ -215,10 +144,12 @@ class ModelHub:
         self.batcher.close()
 
     # ----- forecasting -------------------------------------------------------------------------
-    async def forecast(self, symbol: str, bars: pd.DataFrame | None = None,
-                       model: str | None = None, use_cache: bool = True) -> dict[str, Any]:
-        state = self.state   # one snapshot for the whole request
-        served = state.choose(symbol, model)
+    def prepare(self, symbol: str, bars: pd.DataFrame | None = None,
+                model: str | None = None) -> Prepared:
+        """Everything a forecast needs before the forward pass: the model (from one snapshot)
+        and the window. With request bars this computes features — CPU work that the routes
+        run off the event loop."""
+        served = self.state.choose(symbol, model)   # one snapshot for the whole request
         key_symbol = symbol.upper()
         if bars is None:
             window = served.windows[key_symbol]
@@ -229,31 +160,41 @@ class ModelHub:
             as_of, last_close = bars.index[-1].isoformat(), float(bars["close"].iloc[-1])
         key = (key_symbol, as_of, served.version, None if bars is None else
                hash(bars.to_numpy().tobytes()))
-        cached = self.cache.get(key) if use_cache else None
+        return Prepared(key_symbol, served, window, as_of, last_close, key)
+
+    async def answer(self, prepared: Prepared, use_cache: bool = True) -> dict[str, Any]:
+        """The forecast of a prepared request: from the cache, or one micro-batched pass."""
+        cached = self.cache.get(prepared.key) if use_cache else None
         if cached is not None:
             if self.metrics is not None:
                 self.metrics.cache_hits.inc()
             return {**cached, "cached": True}
-        values = await self.batcher.submit(WindowJob(served, window))
-        response = self._response(key_symbol, served, as_of, last_close, values)
+        values = await self.batcher.submit(WindowJob(prepared.served, prepared.window))
+        response = self._response(prepared, values)
         if use_cache:
-            self.cache.put(key, response)
+            self.cache.put(prepared.key, response)
         return response
 
+    async def forecast(self, symbol: str, bars: pd.DataFrame | None = None,
+                       model: str | None = None, use_cache: bool = True) -> dict[str, Any]:
+        return await self.answer(self.prepare(symbol, bars, model), use_cache)
+
     @staticmethod
-    def _response(symbol: str, served: ServedModel, as_of: str, last_close: float,
-                  values: dict[str, np.ndarray]) -> dict[str, Any]:
+    def _response(prepared: Prepared, values: dict[str, np.ndarray]) -> dict[str, Any]:
+        served, last_close = prepared.served, prepared.last_close
+        median, mean = price_median_and_mean(last_close, values["mean"], values["scale"],
+                                             served.bundle.model.config.likelihood)
         rows = []
         for j, h in enumerate(served.bundle.horizons):
-            mean = float(values["mean"][j])
             rows.append({
-                "horizon": int(h), "mean_log_return": mean,
-                "expected_price": last_close * float(np.exp(mean)),
+                "horizon": int(h), "mean_log_return": float(values["mean"][j]),
+                "median_price": float(median[j]),
+                "mean_price": None if mean is None else float(mean[j]),
                 "p_up": float(values["prob_up"][j]),
                 "lower_80": float(values["lower_80"][j]), "upper_80": float(values["upper_80"][j]),
                 "lower_95": float(values["lower_95"][j]), "upper_95": float(values["upper_95"][j]),
             })
-        return {"symbol": symbol, "as_of": as_of, "last_close": last_close,
+        return {"symbol": prepared.symbol, "as_of": prepared.as_of, "last_close": last_close,
                 "model": served.name, "model_versions": [served.version], "forecasts": rows,
                 "cached": False}
 

@@ -5,34 +5,51 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from causalcast.serving.schemas import Health, ModelsResponse
+from causalcast.serving.schemas import Health, Liveness, ModelsResponse
 from causalcast.serving.security import require_api_key
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Liveness)
 async def healthz() -> dict:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
+def _problems(request: Request) -> tuple[str, str, list[dict]]:
+    """(status, detail, problems) of the forecasting models; public wording only."""
+    hub = request.app.state.hub
+    if hub is None:
+        return "ok", "0 models", []
+    state = hub.state
+    problems = [p.as_dict() for p in state.problems]
+    served = f"{len(state.models)} models served"
+    if not state.degraded:
+        return "ok", served, problems
+    parts = [f"{p.version} {p.status}: {p.reason}" for p in state.problems]
+    if state.error:
+        parts.insert(0, state.error)
+    return "degraded", f"{served}; " + "; ".join(parts), problems
+
+
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(request: Request, response: Response) -> dict:
-    """Readiness: option networks loaded, and forecasting models unless none are promoted."""
-    hub = request.app.state.hub
+    """Readiness. 503 only while the option networks load; once they have, 200 with status
+    ``ok`` or ``degraded``: some production version is not served (``failed``) or cannot be
+    confirmed current because the registry could not be read (``stale``). Each problem names
+    the version and the reason in fixed words (no paths: this route needs no key)."""
     if not request.app.state.options_ready:
         response.status_code = 503
         return {"status": "loading", "detail": "option networks not loaded"}
-    if hub is not None and hub.state.error:
-        response.status_code = 503
-        return {"status": "degraded", "detail": hub.state.error}
-    return {"status": "ok", "detail": f"{len(hub.state.models) if hub else 0} models"}
+    status, detail, problems = _problems(request)
+    return {"status": status, "detail": detail, "problems": problems}
 
 
 @router.get("/v1/models", response_model=ModelsResponse,
             dependencies=[Depends(require_api_key)])
 async def models(request: Request) -> dict:
+    """The served versions per symbol, and the production versions not served (problems)."""
     hub = request.app.state.hub
     rows = []
     if hub is not None:
@@ -41,7 +58,9 @@ async def models(request: Request) -> dict:
                 rows.append({"symbol": symbol, "model": served.name, "version": served.version,
                              "stage": "production" if rank else "production (default)",
                              "as_of": served.as_of.get(symbol)})
-    return {"models": rows, "options": request.app.state.options_versions}
+    status, _, problems = _problems(request)
+    return {"models": rows, "options": request.app.state.options_versions, "status": status,
+            "problems": problems}
 
 
 @router.get("/metrics", dependencies=[Depends(require_api_key)])
@@ -59,6 +78,8 @@ async def reload(request: Request) -> dict:
 
     try:
         state = await run_in_threadpool(hub.reload)
-    except Exception as exc:  # the old models keep serving
-        raise HTTPException(500, f"reload failed, previous models still served: {exc}") from exc
-    return {"reloaded": True, "models": [m.version for m in state.models]}
+    except Exception as exc:  # logged by reload; the served versions are flagged stale
+        raise HTTPException(503, "registry could not be read; the versions served are "
+                            "flagged stale (see /readyz)") from exc
+    return {"reloaded": True, "models": [m.version for m in state.models],
+            "problems": [p.as_dict() for p in state.problems]}

@@ -8,9 +8,12 @@ import asyncio
 import orjson
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from causalcast.data.quality import DataValidationError, validate_ohlcv
-from causalcast.serving.hub import ModelHub, UnknownSymbol
+from causalcast.serving.body import body_doc, parse_body
+from causalcast.serving.hub import ModelHub, Prepared
+from causalcast.serving.loading import UnknownSymbol
 from causalcast.serving.schemas import (
     ForecastBatchRequest,
     ForecastBatchResponse,
@@ -36,10 +39,11 @@ def _bars_frame(req: ForecastRequest, where: list) -> pd.DataFrame | None:
     return frame
 
 
-async def _one(hub: ModelHub, req: ForecastRequest, where: list) -> dict:
+def _prepare(hub: ModelHub, req: ForecastRequest, where: list) -> Prepared:
+    """Bars to frame, features and window: CPU work, run in a worker thread."""
     bars = _bars_frame(req, where)
     try:
-        return await hub.forecast(req.symbol, bars, req.model)
+        return hub.prepare(req.symbol, bars, req.model)
     except UnknownSymbol as exc:
         raise HTTPException(404, f"symbol {req.symbol!r}: no promoted model serves it") from exc
     except ValueError as exc:   # too few bars for the lookback and warm-up, etc.
@@ -60,14 +64,27 @@ def _json(payload: dict) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-@router.post("", response_model=ForecastResponse)
-async def forecast(req: ForecastRequest, request: Request) -> Response:
-    return _json(await _one(_hub(request), req, ["body"]))
-
-
-@router.post("/batch", response_model=ForecastBatchResponse)
-async def forecast_batch(req: ForecastBatchRequest, request: Request) -> Response:
+@router.post("", response_model=ForecastResponse, openapi_extra=body_doc(ForecastRequest))
+async def forecast(request: Request) -> Response:
+    """One symbol's forecast, from the service's bars or from bars in the request."""
+    req = await parse_body(request, ForecastRequest)
     hub = _hub(request)
-    results = await asyncio.gather(*(_one(hub, r, ["body", "requests", i])
-                                     for i, r in enumerate(req.requests)))
+    if req.bars is None:
+        prepared = _prepare(hub, req, ["body"])
+    else:
+        prepared = await run_in_threadpool(_prepare, hub, req, ["body"])
+    return _json(await hub.answer(prepared))
+
+
+@router.post("/batch", response_model=ForecastBatchResponse,
+             openapi_extra=body_doc(ForecastBatchRequest))
+async def forecast_batch(request: Request) -> Response:
+    """Many forecasts in one request. Parsing, validation and features run in a worker
+    thread, so a large batch does not hold up other requests; the forward passes are
+    micro-batched like single requests."""
+    req = await parse_body(request, ForecastBatchRequest)
+    hub = _hub(request)
+    prepared = await run_in_threadpool(
+        lambda: [_prepare(hub, r, ["body", "requests", i]) for i, r in enumerate(req.requests)])
+    results = await asyncio.gather(*(hub.answer(p) for p in prepared))
     return _json({"results": results})

@@ -12,16 +12,17 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from causalcast.options.black_scholes import GREEKS
+from causalcast.options.black_scholes import GREEKS, bsm_greeks, inconsistent_rows
 from causalcast.options.inputs import (
     TRAINED_DOMAIN,
     OptionInputError,
     OptionInputs,
     domain_violations,
 )
-from causalcast.options.pricer import load_models, pinn_greeks, price_options
+from causalcast.options.pricer import load_models, pinn_greeks
 from causalcast.options.probability import pinn_prob_above, risk_neutral_prob_above
-from causalcast.serving.hub import UnknownSymbol
+from causalcast.serving.arrow_codec import ARROW_STREAM
+from causalcast.serving.loading import UnknownSymbol
 from causalcast.serving.schemas import (
     OptionsColumnsRequest,
     OptionsColumnsResponse,
@@ -32,6 +33,9 @@ from causalcast.serving.schemas import (
 )
 from causalcast.serving.security import require_api_key
 
+ARROW_HELP = ("An Apache Arrow IPC stream: one table, a row per option, columns spot strike "
+              "tau sigma [rate div kind style]; method and greeks in the schema metadata. "
+              "Validated and answered like the JSON columns form; errors are JSON.")
 router = APIRouter(prefix="/v1/options", tags=["options"], dependencies=[Depends(require_api_key)])
 FIELDS = ("spot", "strike", "tau", "sigma", "rate", "div")
 DOMAIN_FIELD = {"moneyness": "spot", "tau": "tau", "sigma": "sigma", "rate": "rate",
@@ -42,15 +46,16 @@ def _unprocessable(loc: list, message: str) -> HTTPException:
     return HTTPException(422, [{"loc": loc, "msg": message, "type": "value_error"}])
 
 
-Where = Callable[[int, str], list]
+Where = Callable[[int, str | None], list]
 
 
-def _rows(i: int, field: str) -> list:
-    return ["body", "options", i, field]
+def _rows(i: int, field: str | None) -> list:
+    """Where option ``i`` (and its ``field``, when one is at fault) is in a request of rows."""
+    return ["body", "options", i] if field is None else ["body", "options", i, field]
 
 
-def _columns(i: int, field: str) -> list:
-    return ["body", "columns", field, i]
+def _columns(i: int, field: str | None) -> list:
+    return ["body", "columns", i] if field is None else ["body", "columns", field, i]
 
 
 def _check_domain(x: OptionInputs, rows: np.ndarray, where: Where) -> None:
@@ -69,7 +74,8 @@ def _check_domain(x: OptionInputs, rows: np.ndarray, where: Where) -> None:
 def price_arrays(columns: dict[str, np.ndarray], is_call: np.ndarray, american: np.ndarray,
                  method: str, greeks: bool, where: Where = _rows) -> dict[str, np.ndarray]:
     """Prices (and Greeks) of validated options, one batched pass per style. Raises the 422
-    HTTPException naming the option and field (``where``) when a row cannot be priced."""
+    HTTPException naming the option and field (``where``) when a row cannot be priced, or
+    has no finite, arbitrage-consistent answer (never a negative price or a NaN)."""
     n = len(is_call)
     keys = GREEKS if greeks else ("price",)
     out = {k: np.full(n, np.nan) for k in keys}
@@ -80,15 +86,20 @@ def price_arrays(columns: dict[str, np.ndarray], is_call: np.ndarray, american: 
         if style == "american" and method == "closed":
             raise _unprocessable(where(int(rows[0]), "style"),
                                  "american options have no closed form; use method 'pinn'")
+        # The schema already refused non-finite, non-positive and unpriceable values.
+        x = OptionInputs(*(columns[f][rows] for f in FIELDS))
         if method == "pinn":
-            # The schema already refused non-finite and non-positive values: only the trained
-            # domain is left to check.
-            x = OptionInputs(*(columns[f][rows] for f in FIELDS))
             _check_domain(x, rows, where)
             result = pinn_greeks(load_models(), x, is_call[rows], style, greeks)
         else:
-            result = price_options(*(columns[f][rows] for f in FIELDS), kind=is_call[rows],
-                                   style=style, method=method, greeks=greeks)
+            result = bsm_greeks(x.spot, x.strike, x.tau, x.sigma, x.rate, x.div, is_call[rows])
+        result = {k: result[k] for k in keys}
+        bad = inconsistent_rows(x, is_call[rows], style == "american", result)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise _unprocessable(where(int(rows[i]), None),
+                                 f"option {int(rows[i])}: no finite, arbitrage-consistent "
+                                 f"{method} price for these inputs")
         for k in keys:
             out[k][rows] = result[k]
     return out
@@ -135,7 +146,17 @@ def encode_prices(method: str, values: dict[str, np.ndarray]) -> bytes:
     return orjson.dumps({"method": method, "results": results})
 
 
-@router.post("/price", response_model=OptionsPriceResponse)
+# Documents the Arrow alternative (answered by the fast path, see serving/options_arrow.py).
+ARROW_DOC = {
+    "requestBody": {"content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary",
+                                                          "description": ARROW_HELP}}}},
+    "responses": {"200": {"content": {ARROW_STREAM: {"schema": {
+        "type": "string", "format": "binary",
+        "description": "With Accept: " + ARROW_STREAM + ": one table, columns price and "
+                       "(with greeks) delta gamma vega theta rho"}}}}}}
+
+
+@router.post("/price", response_model=OptionsPriceResponse, openapi_extra=ARROW_DOC)
 async def price(req: OptionsPriceRequest) -> Response:
     try:
         values = await run_in_threadpool(price_request, req)
@@ -149,7 +170,7 @@ def encode_columns(method: str, values: dict[str, np.ndarray]) -> bytes:
                         option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-@router.post("/price/columns", response_model=OptionsColumnsResponse)
+@router.post("/price/columns", response_model=OptionsColumnsResponse, openapi_extra=ARROW_DOC)
 async def price_columnar(req: OptionsColumnsRequest) -> Response:
     """The same pricing as /price for options sent as one array per field: the format for
     large batches, which parses and serialises several times faster than one object per
@@ -163,14 +184,20 @@ async def price_columnar(req: OptionsColumnsRequest) -> Response:
 
 @router.post("/probability", response_model=ProbabilityResponse)
 async def probability(req: ProbabilityRequest, request: Request) -> dict:
+    """Risk-neutral P(S_T > K) in closed form (always a number in [0, 1], or a 422), the
+    network's estimate of it (null outside the trained domain), and optionally the forecast's
+    real-world probability."""
     args = (req.spot, req.strike, req.tau, req.sigma, req.rate, req.div)
-    out: dict = {"risk_neutral": float(risk_neutral_prob_above(*args))}
+    risk_neutral = float(risk_neutral_prob_above(*args))
+    if not 0.0 <= risk_neutral <= 1.0:   # NaN included
+        raise _unprocessable(["body"], "no finite risk-neutral probability for these inputs")
+    out: dict = {"risk_neutral": risk_neutral}
     try:
-        out["pinn_implied"] = float(pinn_prob_above(*args, on_out_of_domain="flag"))
+        pinn = float(pinn_prob_above(*args, on_out_of_domain="flag"))
     except OptionInputError:
-        out["pinn_implied"] = None
-    if out.get("pinn_implied") is not None and not np.isfinite(out["pinn_implied"]):
-        out["pinn_implied"] = None
+        pinn = float("nan")
+    # The network's estimate, clipped to a probability; null where it has none.
+    out["pinn_implied"] = min(max(pinn, 0.0), 1.0) if np.isfinite(pinn) else None
     if req.symbol is not None:
         hub = request.app.state.hub
         if hub is None:

@@ -1,16 +1,47 @@
-"""Request and response schemas. Every numeric field rejects NaN and infinities, and prices,
-strikes, volatilities and maturities must be positive, so a 422 names the field at fault."""
+"""Request and response schemas. Every numeric field is strict (a JSON number: no strings,
+no booleans) and rejects NaN and infinities; prices, strikes, volatilities and maturities must
+be positive, so a 422 names the field at fault. Bar dates are parsed here too, so a date the
+service cannot handle is a 422 naming the row, never a 500 later.
+
+Symbols and model names are lookup keys only (the service never builds a path from them);
+their patterns still refuse separators and '..' so that no name can ever act as one.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+from causalcast.options.inputs import MAX_SIGMA, MAX_TAU
+
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+# Volatility and maturity: positive and within what the pricers compute accurately.
+Sigma = Annotated[float, Field(gt=0, le=MAX_SIGMA, allow_inf_nan=False, strict=True)]
+Tau = Annotated[float, Field(gt=0, le=MAX_TAU, allow_inf_nan=False, strict=True)]
+
+# Tickers as exchanges and data vendors write them: BRK.B, ^GSPC, EURUSD=X, BTC-USD.
+SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+def _no_parent_reference(value: str) -> str:
+    if ".." in value:
+        raise ValueError("'..' is not allowed in a name")
+    return value
+
+
+Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=SYMBOL_PATTERN),
+                   AfterValidator(_no_parent_reference)]
+ModelName = Annotated[str, Field(max_length=64, pattern=MODEL_PATTERN),
+                      AfterValidator(_no_parent_reference)]
+# Bars are held as nanosecond timestamps (pandas), which span 1677-09-21 .. 2262-04-11;
+# whole years inside that range are accepted.
+FIRST_BAR_YEAR, LAST_BAR_YEAR = 1678, 2261
 
 MAX_OPTIONS = 10_000
 MAX_FORECAST_BATCH = 256
@@ -25,8 +56,8 @@ class _Strict(BaseModel):
 class OptionSpec(_Strict):
     spot: Positive = Field(description="Underlying price S")
     strike: Positive = Field(description="Strike K")
-    tau: Positive = Field(description="Time to expiry in years")
-    sigma: Positive = Field(description="Volatility (annualised)")
+    tau: Tau = Field(description=f"Time to expiry in years (at most {MAX_TAU:g})")
+    sigma: Sigma = Field(description=f"Volatility, annualised (at most {MAX_SIGMA:g})")
     rate: Finite = Field(0.0, description="Continuously compounded risk-free rate")
     div: NonNegative = Field(0.0, description="Continuous dividend yield q")
     kind: Literal["call", "put"] = "call"
@@ -36,7 +67,7 @@ class OptionSpec(_Strict):
 class OptionsPriceRequest(_Strict):
     options: list[OptionSpec] = Field(min_length=1, max_length=MAX_OPTIONS)
     method: Literal["pinn", "closed"] = "pinn"
-    greeks: bool = True
+    greeks: StrictBool = True
 
 
 Kind = Literal["call", "put"]
@@ -47,8 +78,8 @@ class OptionColumns(_Strict):
     """The same options as `OptionSpec` rows, one array per field; a scalar applies to all."""
     spot: list[Positive] | Positive
     strike: list[Positive] | Positive
-    tau: list[Positive] | Positive
-    sigma: list[Positive] | Positive
+    tau: list[Tau] | Tau
+    sigma: list[Sigma] | Sigma
     rate: list[Finite] | Finite = 0.0
     div: list[NonNegative] | NonNegative = 0.0
     kind: list[Kind] | Kind = "call"
@@ -74,7 +105,7 @@ class OptionColumns(_Strict):
 class OptionsColumnsRequest(_Strict):
     columns: OptionColumns
     method: Literal["pinn", "closed"] = "pinn"
-    greeks: bool = True
+    greeks: StrictBool = True
 
 
 class OptionsColumnsResponse(BaseModel):
@@ -100,14 +131,15 @@ class OptionsPriceResponse(BaseModel):
 class ProbabilityRequest(_Strict):
     spot: Positive
     strike: Positive
-    tau: Positive
-    sigma: Positive
+    tau: Tau
+    sigma: Sigma
     rate: Finite = 0.0
     div: NonNegative = 0.0
-    symbol: str | None = Field(None, description="Also give the forecast-implied probability "
+    symbol: Symbol | None = Field(None, description="Also give the forecast-implied probability "
                                "from this symbol's promoted models")
-    horizon: int | None = Field(None, ge=1, description="Forecast horizon in bars for the "
-                                "forecast-implied probability; default: nearest to tau")
+    horizon: int | None = Field(None, ge=1, le=100_000, strict=True,
+                                description="Forecast horizon in bars for the forecast-implied "
+                                "probability; default: nearest to tau")
 
 
 class ProbabilityResponse(BaseModel):
@@ -120,12 +152,27 @@ class ProbabilityResponse(BaseModel):
 
 # --- forecasts -----------------------------------------------------------------------------
 class Bar(_Strict):
-    date: datetime
+    date: datetime = Field(description="ISO 8601 date or date-time. With an offset (or Z) it "
+                           "is converted to UTC; without one it is taken as UTC. Years "
+                           f"{FIRST_BAR_YEAR}..{LAST_BAR_YEAR}.")
     open: Positive
     high: Positive
     low: Positive
     close: Positive
     volume: NonNegative
+
+    @field_validator("date")
+    @classmethod
+    def _utc_naive(cls, value: datetime) -> datetime:
+        """One calendar convention for every bar: naive UTC (as the data loaders use)."""
+        # Checked on the wall-clock year first: converting year 1 or 9999 with an offset
+        # would overflow before any range check could word the problem.
+        if not FIRST_BAR_YEAR <= value.year <= LAST_BAR_YEAR:
+            raise ValueError(f"{value.isoformat()} is outside the supported range of years "
+                             f"{FIRST_BAR_YEAR}..{LAST_BAR_YEAR}")
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> Bar:
@@ -137,11 +184,11 @@ class Bar(_Strict):
 
 
 class ForecastRequest(_Strict):
-    symbol: str = Field(min_length=1, max_length=32)
+    symbol: Symbol
     bars: list[Bar] | None = Field(None, min_length=1, max_length=MAX_BARS,
                                    description="Recent bars to forecast from (oldest first); "
                                    "default: the bars the service holds for the symbol")
-    model: str | None = Field(None, max_length=64, description="A promoted model name (e.g. "
+    model: ModelName | None = Field(None, description="A promoted model name (e.g. "
                               "'lstm-global'); default: the one with the best validation loss")
 
 
@@ -151,8 +198,12 @@ class ForecastBatchRequest(_Strict):
 
 class HorizonForecast(BaseModel):
     horizon: int
-    mean_log_return: float
-    expected_price: float
+    mean_log_return: float = Field(description="Location μ of the log return over the horizon")
+    median_price: float = Field(description="last_close·e^μ: the median of the price (the "
+                                "log-return distribution is symmetric about μ)")
+    mean_price: float | None = Field(description="The mean of the price, where it exists: "
+                                     "last_close·e^(μ+s²/2) for a Gaussian model; null for a "
+                                     "Student-t model, whose price has no finite mean")
     p_up: float
     lower_80: float
     upper_80: float
@@ -182,11 +233,29 @@ class ModelInfo(BaseModel):
     as_of: str | None = None
 
 
+class VersionProblemInfo(BaseModel):
+    version: str = Field(description="Registry version, name:number")
+    name: str
+    status: Literal["failed", "stale"] = Field(description="failed: not served (a replaced "
+                                               "version is never served instead); stale: "
+                                               "served, but the registry could not be read "
+                                               "to confirm it is still in production")
+    reason: str
+
+
 class ModelsResponse(BaseModel):
     models: list[ModelInfo]
     options: dict[str, str]
+    status: Literal["ok", "degraded"] = "ok"
+    problems: list[VersionProblemInfo] = Field(default_factory=list)
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+    detail: str = ""
 
 
 class Health(BaseModel):
     status: Literal["ok", "loading", "degraded"]
     detail: str = ""
+    problems: list[VersionProblemInfo] = Field(default_factory=list)
