@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from scipy import stats
 
+from causalcast.data.resolve import resolve_source
 from causalcast.models.forecast import price_median_and_mean
 from causalcast.options.black_scholes import arbitrage_bounds
 from causalcast.options.inputs import OptionInputError, as_inputs
 from causalcast.options.pricer import price_options
 from causalcast.serving.app import create_app
 from causalcast.serving.config import ServeConfig
-from causalcast.training.data import resolve_source
 from tests.serving_support import DATA, train_and_register
 
 
