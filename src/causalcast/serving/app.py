@@ -97,6 +97,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_forecast.router)
     app.include_router(routes_options.router)
+    __import__("causalcast.serving.web").serving.web.install(app)  # dashboard, offline /docs
     app.add_middleware(FastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(Telemetry, metrics=metrics)
