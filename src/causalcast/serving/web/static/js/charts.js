@@ -57,6 +57,7 @@ export function chart(el, data, series, opts = {}) {
   const plot = new uPlot(config, data, holder);
   plot._el = el;
   charts.add(plot);
+  (window.__charts = window.__charts || []).push(plot); // read by the browser tests
   return plot;
 }
 

@@ -10,9 +10,10 @@ export function status(text, kind = "note") {
 }
 
 /** a table from headers and rows of already-escaped HTML cells, in a scrolling wrapper */
-export function table(headers, rows, { caption, rowAttrs } = {}) {
-  const head = headers.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join("");
-  const body = rows.map((r, i) => `<tr${rowAttrs ? " " + rowAttrs(i) : ""}>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("");
+export function table(headers, rows, { caption, rowAttrs, left = [0] } = {}) {
+  const cls = (j) => (left.includes(j) ? ' class="l"' : "");
+  const head = headers.map((h, j) => `<th scope="col"${cls(j)}>${escapeHtml(h)}</th>`).join("");
+  const body = rows.map((r, i) => `<tr${rowAttrs ? " " + rowAttrs(i) : ""}>${r.map((c, j) => `<td${cls(j)}>${c}</td>`).join("")}</tr>`).join("");
   const cap = caption ? `<caption class="note">${escapeHtml(caption)}</caption>` : "";
   return `<div class="scroll"><table>${cap}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
 }

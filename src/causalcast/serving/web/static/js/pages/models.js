@@ -7,7 +7,7 @@ import { escapeHtml, evidence, DASH } from "../format.js";
 function gatesTable(gates) {
   if (!gates || !gates.length) return "<p class=\"note\">No gate applies to this move.</p>";
   return table(["gate", "verdict", "detail"], gates.map((g) => [escapeHtml(g.gate),
-    g.passed ? '<span class="ok">passed</span>' : '<span class="bad">failed</span>', `<span class="l">${escapeHtml(g.detail)}</span>`]));
+    g.passed ? '<span class="ok">passed</span>' : '<span class="bad">failed</span>', escapeHtml(g.detail)]), { left: [0, 1, 2] });
 }
 
 async function showDetail(versionId) {
@@ -20,7 +20,7 @@ async function showDetail(versionId) {
   const v = r.data;
   document.querySelectorAll("tr[data-id]").forEach((tr) => tr.classList.toggle("selected", tr.dataset.id === String(v.version_id)));
   const history = table(["at (UTC)", "from", "to", "action", "by", "reason"], v.history.map((e) => [
-    escapeHtml(e.at.slice(0, 19)), escapeHtml(e.from_stage || DASH), escapeHtml(e.to_stage), escapeHtml(e.action), escapeHtml(e.by), escapeHtml(e.reason)]));
+    escapeHtml(e.at.slice(0, 19)), escapeHtml(e.from_stage || DASH), escapeHtml(e.to_stage), escapeHtml(e.action), escapeHtml(e.by), escapeHtml(e.reason)]), { left: [0, 1, 2, 3, 4, 5] });
   const lineage = { data_fingerprint: v.data_fingerprint, run_id: v.run_id, lineage: v.lineage, features: v.feature_config, split: v.split_config, code: v.code_version };
   const actions = v.stage === "production"
     ? `<button type="button" id="rollback" data-name="${escapeHtml(v.name)}">Roll back ${escapeHtml(v.name)}</button>`
@@ -65,7 +65,10 @@ async function renderList() {
     list.innerHTML = `<p class="error">${escapeHtml(problem(r, "Versions"))}</p>`;
     return [];
   }
-  const versions = [...r.data.versions].reverse();
+  const all = [...r.data.versions].sort((a, b) => a.name.localeCompare(b.name) || b.version - a.version);
+  const showFolds = $("#show-folds").checked;
+  // walk-forward fold fits are evaluation material, not candidates for serving
+  const versions = all.filter((v) => showFolds || !/\/fold\d+$/.test(v.name));
   list.innerHTML = table(["version", "stage", "accuracy (95 % CI)", "always up", "p DM", "p direction", "grade", "created (UTC)", "evaluated from", ""],
     versions.map((v) => {
       const e = evidence(v.metrics);
@@ -74,13 +77,14 @@ async function renderList() {
         e ? `<span class="grade">${escapeHtml(e.grade)}</span>` : DASH, escapeHtml(v.created_at.slice(0, 19)),
         escapeHtml((v.lineage.extra || {}).evaluated_from || DASH),
         `<button type="button" class="secondary" data-show="${v.version_id}" aria-label="Show ${escapeHtml(v.ref)}">Show</button>`];
-    }), { rowAttrs: (i) => `data-id="${versions[i].version_id}" id="v${versions[i].version_id}"` });
+    }), { left: [0, 1, 8], rowAttrs: (i) => `data-id="${versions[i].version_id}" id="v${versions[i].version_id}"` });
   list.querySelectorAll("button[data-show]").forEach((b) => b.addEventListener("click", () => showDetail(Number(b.dataset.show))));
-  return versions;
+  return all;
 }
 
 export async function render(root) {
-  root.innerHTML = section("Registry versions", '<div id="versions"></div>') + '<div id="detail"></div>';
+  root.innerHTML = section("Registry versions", '<label><input type="checkbox" id="show-folds"> show the walk-forward fold fits</label><div id="versions"></div>') + '<div id="detail"></div>';
+  $("#show-folds").addEventListener("change", renderList);
   const versions = await renderList();
   status(`${versions.length} versions; ${versions.filter((v) => v.stage === "production").length} in production.`);
   const wanted = Number((location.hash.match(/^#v(\d+)$/) || [])[1]);
