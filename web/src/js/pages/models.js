@@ -30,8 +30,8 @@ async function showDetail(versionId) {
     <div id="action-result" role="status" aria-live="polite"></div>
     <h3>Promotion gates, checked now</h3>${gatesTable(v.gates)}
     <h3>Stage history</h3>${history}
-    <h3>Lineage</h3><pre>${escapeHtml(JSON.stringify(lineage, null, 2))}</pre>
-    <h3>Recorded metrics</h3><pre>${escapeHtml(JSON.stringify(v.metrics, null, 2))}</pre>`;
+    <h3>Lineage</h3><pre tabindex="0">${escapeHtml(JSON.stringify(lineage, null, 2))}</pre>
+    <h3>Recorded metrics</h3><pre tabindex="0">${escapeHtml(JSON.stringify(v.metrics, null, 2))}</pre>`;
   const reason = () => $("#reason").value;
   const promote = $("#promote");
   if (promote) promote.addEventListener("click", () => act("/v1/registry/promote", { version_id: v.version_id, reason: reason() }, v.version_id));
@@ -69,7 +69,7 @@ async function renderList() {
   const showFolds = $("#show-folds").checked;
   // walk-forward fold fits are evaluation material, not candidates for serving
   const versions = all.filter((v) => showFolds || !/\/fold\d+$/.test(v.name));
-  list.innerHTML = table(["version", "stage", "accuracy (95 % CI)", "always up", "p DM", "p direction", "grade", "created (UTC)", "evaluated from", ""],
+  list.innerHTML = table(["version", "stage", "accuracy (95 % CI)", "always up", "p DM", "p direction", "grade", "created (UTC)", "evaluated from", "details"],
     versions.map((v) => {
       const e = evidence(v.metrics);
       return [escapeHtml(v.ref), v.stage === "production" ? '<span class="ok">production</span>' : escapeHtml(v.stage),

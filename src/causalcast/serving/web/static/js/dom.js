@@ -15,7 +15,9 @@ export function table(headers, rows, { caption, rowAttrs, left = [0] } = {}) {
   const head = headers.map((h, j) => `<th scope="col"${cls(j)}>${escapeHtml(h)}</th>`).join("");
   const body = rows.map((r, i) => `<tr${rowAttrs ? " " + rowAttrs(i) : ""}>${r.map((c, j) => `<td${cls(j)}>${c}</td>`).join("")}</tr>`).join("");
   const cap = caption ? `<caption class="note">${escapeHtml(caption)}</caption>` : "";
-  return `<div class="scroll"><table>${cap}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
+  // focusable, so a table wider than the screen can be scrolled with the keyboard
+  const name = escapeHtml(caption || `table of ${headers.slice(0, 3).join(", ")}`);
+  return `<div class="scroll" tabindex="0" role="region" aria-label="${name}"><table>${cap}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
 }
 
 export function section(title, inner = "", id = "") {

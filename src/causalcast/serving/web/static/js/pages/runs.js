@@ -31,7 +31,7 @@ async function renderJobs() {
       j.status === "failed" ? '<span class="bad">failed</span>' : escapeHtml(j.status), String(j.attempts),
       j.seconds == null ? DASH : `${j.seconds.toFixed(2)} s`, j.version_id == null ? DASH : String(j.version_id),
       escapeHtml((j.error || "").slice(0, 80))]), { left: [0, 1, 3, 7] })
-    + failed.map((j) => `<details><summary>Traceback: ${escapeHtml(j.model)} ${escapeHtml(j.symbol)} fold ${j.fold}</summary><pre>${escapeHtml(j.traceback || j.error || "")}</pre></details>`).join(""));
+    + failed.map((j) => `<details><summary>Traceback: ${escapeHtml(j.model)} ${escapeHtml(j.symbol)} fold ${j.fold}</summary><pre tabindex="0">${escapeHtml(j.traceback || j.error || "")}</pre></details>`).join(""));
 }
 
 async function renderRuns() {
