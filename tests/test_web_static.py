@@ -86,3 +86,56 @@ def test_front_end_logic_node_tests():
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"# pass [1-9]", done.stdout) and "# fail 0" in done.stdout, done.stdout
+
+
+def _evidence(p: float) -> dict:
+    """What `evaluation.promotion_metrics` records, with the given p-values."""
+    from causalcast.registry import baseline_comparison, significance_record
+
+    return {"leakage_audit": {"passed": True, "status": "passed"},
+            "baseline_comparison": baseline_comparison("val_mse_h1", 0.9, 1.0,
+                                                       lower_is_better=True),
+            "significance": significance_record({"dm_vs_naive": p, "direction": p})}
+
+
+def test_promote_and_rollback_endpoints_go_through_the_gates(tmp_path):
+    from causalcast.registry import Lineage, Registry
+
+    with Registry.open(tmp_path) as reg:
+        ids = [reg.register_version("m", f"weights {k}".encode(), {}, metrics,
+                                    Lineage("0" * 64, {}, {})).version_id
+               for k, metrics in enumerate([_evidence(0.001), _evidence(0.002),
+                                            _evidence(0.4)])]
+    client = TestClient(create_app(ServeConfig(home=tmp_path, api_key="secret")))
+    key = {"X-API-Key": "secret"}
+
+    def production() -> int | None:
+        with Registry.open(tmp_path) as reg:
+            v = reg.production("m")
+            return v and v.version_id
+
+    assert client.post("/v1/registry/promote", json={"version_id": ids[0]}).status_code == 401
+    assert production() is None
+    for vid in ids[:2]:
+        r = client.post("/v1/registry/promote", json={"version_id": vid, "reason": "t"},
+                        headers=key)
+        assert r.status_code == 200 and r.json()["version"]["stage"] == "production", r.text
+        assert {g["gate"] for g in r.json()["gates"] if g["passed"]} >= {
+            "leakage_audit", "beats_naive_baseline", "significant_vs_naive"}
+    assert production() == ids[1]
+    refused = client.post("/v1/registry/promote", json={"version_id": ids[2]}, headers=key)
+    assert refused.status_code == 409
+    verdicts = {g["gate"]: g["passed"] for g in refused.json()["detail"]["gates"]}
+    assert verdicts["significant_vs_naive"] is False and verdicts["leakage_audit"] is True
+    assert production() == ids[1]
+    shown = client.get(f"/v1/registry/versions/{ids[2]}", headers=key).json()
+    assert [g["passed"] for g in shown["gates"] if g["gate"] == "significant_vs_naive"] == [False]
+    assert client.post("/v1/registry/rollback", json={"name": "m"}).status_code == 401
+    r = client.post("/v1/registry/rollback", json={"name": "m", "reason": "t"}, headers=key)
+    assert r.status_code == 200 and r.json()["restored"]["version_id"] == ids[0]
+    assert production() == ids[0]
+    history = client.get("/v1/registry/history?name=m", headers=key).json()["history"]
+    assert [(e["version"], e["action"], e["to_stage"]) for e in history
+            if e["by"] == "dashboard"] == [
+        (1, "promote", "production"), (1, "replaced", "archived"), (2, "promote", "production"),
+        (2, "rollback", "archived"), (1, "rollback", "production")]

@@ -12,11 +12,13 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,11 +35,12 @@ from causalcast.serving.security import require_api_key
 router = APIRouter(tags=["dashboard"], dependencies=[Depends(require_api_key)])
 
 MAX_BARS_SHOWN = 2_000
+MAX_ID = 2**53          # SQLite integers are 64-bit; beyond this no version exists anyway
 
 
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version_id: int = Field(ge=1, description="The version to move (registry id)")
+    version_id: int = Field(ge=1, le=MAX_ID, description="The version to move (registry id)")
     stage: str = Field("production", description=f"Target stage: {', '.join(STAGES)}")
     reason: str = Field("", max_length=500, description="Why (recorded in the stage history)")
     by: str = Field("dashboard", min_length=1, max_length=100, description="Who (recorded)")
@@ -94,7 +97,8 @@ async def list_versions(request: Request, name: str | None = None,
 
 
 @router.get("/v1/registry/versions/{version_id}")
-async def show_version(request: Request, version_id: int) -> Response:
+async def show_version(request: Request,
+                       version_id: int = PathParam(ge=1, le=MAX_ID)) -> Response:
     """One version, its stage history and what the promotion gates would say now."""
     def work() -> dict[str, Any]:
         with _registry(request) as reg:
@@ -199,13 +203,20 @@ async def symbol_bars(request: Request, symbol: str,
     model = served[0]
     key_symbol = next(s for s in model.windows if s.upper() == symbol.upper())
     source = request.app.state.config.data_source or model.bundle.meta.get("data")
+    dates, close = await run_in_threadpool(_closes, source, key_symbol,
+                                           model.as_of.get(key_symbol))
+    return _json({"symbol": key_symbol, "source": source, "dates": list(dates[-n:]),
+                  "close": list(close[-n:])})
 
-    def work() -> dict[str, Any]:
-        from causalcast.training.data import resolve_source
 
-        frames, _ = resolve_source(source, [key_symbol])
-        frame = frames[key_symbol].iloc[-n:]
-        return {"symbol": key_symbol, "source": source,
-                "dates": [d.isoformat() for d in frame.index],
-                "close": frame["close"].astype(float).tolist()}
-    return _json(await run_in_threadpool(work))
+@lru_cache(maxsize=64)
+def _closes(source: str, symbol: str, as_of: str | None) -> tuple[tuple[str, ...],
+                                                                  tuple[float, ...]]:
+    """A symbol's closes from its data source, loaded once per (source, symbol, last bar
+    served): the serving snapshot's as-of changes when new data is loaded, and so the key."""
+    from causalcast.training.data import resolve_source
+
+    frames, _ = resolve_source(source, [symbol])
+    frame = frames[symbol].iloc[-MAX_BARS_SHOWN:]
+    return (tuple(d.isoformat() for d in frame.index),
+            tuple(frame["close"].astype(float).tolist()))
