@@ -30,7 +30,8 @@ export function chart(el, data, series, opts = {}) {
     height: opts.height || 280,
     scales: {
       x: { time: !!opts.time, ...(opts.xRange ? { range: opts.xRange } : {}) },
-      y: { distr: opts.logY ? 3 : 1, ...(opts.yRange ? { range: opts.yRange } : {}) },
+      // a log axis spans the data (not whole decades), so growth fills the plot
+      y: { distr: opts.logY ? 3 : 1, ...(opts.yRange ? { range: opts.yRange } : opts.logY ? { range: (u, lo, hi) => [lo / 1.05, hi * 1.05] } : {}) },
     },
     axes: [
       { label: opts.xLabel, stroke: "#333", ...(opts.xSplits ? { splits: () => opts.xSplits } : {}) },
