@@ -44,11 +44,11 @@ async function act(path, body, versionId) {
   out.innerHTML = "working...";
   const r = await api(path, { method: "POST", body });
   if (r.ok) {
+    // refresh first, then say so: the message appears once the page shows the new state
     const moved = r.data.version || r.data.restored;
-    out.innerHTML = `<p class="ok">Done: ${escapeHtml(moved.ref)} is now ${escapeHtml(moved.stage)}. The service picks it up at its next registry poll.</p>`;
     await renderList();
     await showDetail(moved.version_id);
-    $("#action-result").innerHTML = out.innerHTML;
+    $("#action-result").innerHTML = `<p class="ok">Done: ${escapeHtml(moved.ref)} is now ${escapeHtml(moved.stage)}. The service picks it up at its next registry poll.</p>`;
     return;
   }
   if (r.status === 409 && r.data && r.data.detail && r.data.detail.gates) {
