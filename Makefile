@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint docs bench clean
+.PHONY: run test lint docs bench clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,bench,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,ray,web-test]'
 	touch $@ $(VENV)/.stamp-run
 
 run: $(VENV)/.stamp-run
@@ -29,7 +29,18 @@ lint: $(VENV)/.stamp-dev
 docs: $(VENV)/.stamp-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-test: lint docs
+# The dashboard's front-end: npm packages (package-lock.json) and web/src copied into the
+# package's static folder. The result is committed, so installing causalcast needs no node;
+# this refreshes it whenever the lock file, the build script or a source changes.
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null)
+web/node_modules/.built: web/package-lock.json web/build.mjs $(WEB_SOURCES)
+	@if command -v npm >/dev/null; then \
+		cd web && npm ci --silent --ignore-scripts --no-audit --no-fund && node build.mjs && touch node_modules/.built; \
+	else echo "npm not found: using the committed dashboard assets"; fi
+
+web: web/node_modules/.built
+
+test: lint docs web
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(VENV)/.stamp-dev

@@ -126,7 +126,7 @@ def run(
     step("done")
     numbers = report_path.with_suffix(".json")
     console.print(f"\nReport: [bold]{report_path}[/] (numbers in {numbers})")
-    console.print(f"Serve the promoted models:  [bold]causalcast serve --home {home}[/]  then\n"
+    console.print(f"Dashboard: [bold]causalcast serve --home {home}[/], http://127.0.0.1:8000/\n"
                   "  curl -s localhost:8000/v1/forecast -H 'content-type: application/json' "
                   "-d '{\"symbol\": \"SYN000\"}'")
     failed = sum(ds.run.failed for ds in datasets if ds.run)

@@ -10,8 +10,9 @@ mailed or archived and still be checked number by number.
 Each section starts with the honest summary ("ridge does not beat the naive baseline ..."),
 then the leaderboard with p-values and grades, then the figures: accuracy per horizon with
 Wilson intervals beside always-up (and the Bayes ceiling on synthetic data), equity curves
-after costs against buy-and-hold, forecast against realised with 80 % / 95 % intervals, and
-the reliability diagram; detail tables follow.
+after costs against buy-and-hold on a log axis with the drawdown and rolling Sharpe ratio
+below, forecast against realised with 80 % / 95 % intervals, and the reliability diagram;
+detail tables follow, folded (``<details>``) so the page stays short.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ max-width:1150px;color:#222;line-height:1.4}
 h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.5rem}
 h3{margin-top:1.6rem}table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .45rem;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+th{background:#f4f4f4}td{white-space:nowrap}td:first-child,th:first-child{text-align:left}
 .yes{color:#0a7a2f;font-weight:600}.no{color:#b3261e;font-weight:600}
 .summary li{margin:.25rem 0}.warn{background:#fff4e5;border-left:4px solid #f0a020;
 padding:.4rem .8rem}img{max-width:100%;border:1px solid #eee;margin:.4rem 0}
-.note{color:#666;font-size:.85rem}
+.note{color:#666;font-size:.85rem}.scroll{overflow-x:auto}
+.figs{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-start}
+details{margin:.6rem 0}summary{cursor:pointer;font-weight:600;font-size:1.05rem}
 """
 
 
@@ -70,7 +73,8 @@ def _pct(x: Any) -> str:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -270,17 +274,18 @@ the zero-return forecast, per-date means across symbols, one-sided (model better
 p direction: Pesaran–Timmermann null tested with date-clustered variance. A grade above F is
 shown only when the leakage audit passed and both p-values are below {result['alpha']:g}.</p>
 <h3>Figures</h3>
-{_figures(result)}
-<h3>Every horizon</h3>
-{_horizon_tables(result)}
-<h3>Accuracy per fold</h3>
-{_fold_table(result)}
-<h3>Backtest (decided at the close of t, filled at the next bar, after costs)</h3>
-{_backtest_table(result)}
-<h3>Models against each other (Diebold–Mariano)</h3>
-{_pairwise_table(result)}
-<h3>Ensemble</h3>
-{_ensemble_block(result)}
+<div class="figs">{_figures(result)}</div>
+<details><summary>Every horizon</summary>
+{_horizon_tables(result)}</details>
+<details><summary>Accuracy per fold</summary>
+{_fold_table(result)}</details>
+<details open><summary>Backtest (decided at the close of t, filled at the next bar, after
+costs)</summary>
+{_backtest_table(result)}</details>
+<details><summary>Models against each other (Diebold–Mariano)</summary>
+{_pairwise_table(result)}</details>
+<details><summary>Ensemble</summary>
+{_ensemble_block(result)}</details>
 """
 
 

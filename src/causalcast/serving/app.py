@@ -10,21 +10,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import torch
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import Response
 
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
-from causalcast.serving import routes_admin, routes_forecast, routes_options
+from causalcast.serving import routes_admin, routes_forecast, routes_options, web
 from causalcast.serving.body import add_body_schemas, error_json
 from causalcast.serving.config import ServeConfig
 from causalcast.serving.fastpath import FastPath
 from causalcast.serving.hub import ModelHub
 from causalcast.serving.middleware import BodyLimit, Metrics, Telemetry
-from causalcast.serving.security import require_api_key
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +35,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 # Every route module's router; a new module (e.g. routes_analytics) adds its router here.
 ROUTERS = (routes_admin.router, routes_forecast.router, routes_options.router)
-
-
-def docs_behind_key(app: FastAPI) -> APIRouter:
-    """/openapi.json, /docs and /redoc answering only with the API key (``docs="key"``). A
-    browser does not send the header by itself: this mode is for clients and tools that do."""
-    router = APIRouter(dependencies=[Depends(require_api_key)], include_in_schema=False)
-
-    @router.get("/openapi.json")
-    async def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @router.get("/docs")
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
-
-    @router.get("/redoc")
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
-
-    return router
 
 
 def registry_exists(home: Path) -> bool:
@@ -111,12 +89,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         if hub is not None:
             hub.close()
 
-    open_docs = config.docs == "open"
     app = FastAPI(title="causalcast", version=__version__, lifespan=lifespan,
                   description="Forecasts, option prices, Greeks and probabilities.",
-                  docs_url="/docs" if open_docs else None,
-                  redoc_url="/redoc" if open_docs else None,
-                  openapi_url="/openapi.json" if open_docs else None)
+                  docs_url=None, redoc_url=None, openapi_url=None)  # web.install serves them
     app.state.config = config
     app.state.metrics = metrics
     app.state.hub = hub
@@ -126,8 +101,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in ROUTERS:
         app.include_router(router)
-    if config.docs == "key":
-        app.include_router(docs_behind_key(app))
+    web.install(app, docs=config.docs)  # dashboard and offline /docs, /redoc, /openapi.json
     add_body_schemas(app)
     app.add_middleware(FastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
