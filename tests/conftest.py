@@ -30,6 +30,17 @@ def random_ohlcv(n: int, seed: int = 0, freq: str = "B", start: str = "2015-01-0
                          "volume": volume}, index=index)
 
 
+def weights_file(seed: int = 0) -> bytes:
+    """A small real weights file (safetensors + config): the registry proves an artifact
+    loadable before promoting it, so tests that promote must register real bytes."""
+    import torch
+
+    from causalcast.weights import serialize
+
+    gen = torch.Generator().manual_seed(seed)
+    return serialize({"w": torch.randn(4, 4, generator=gen)}, {"seed": seed})[0]
+
+
 def yahoo_csv(frame: pd.DataFrame, path: Path, adj: bool = False) -> Path:
     out = frame.rename(columns=str.capitalize).rename_axis("Date").reset_index()
     if adj:

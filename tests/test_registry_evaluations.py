@@ -17,7 +17,7 @@ from causalcast.registry import (
     significance_record,
 )
 from causalcast.registry.schema import MIGRATIONS
-from causalcast.weights import serialize
+from tests.conftest import weights_file
 
 FP = "e" * 64
 EVALUATION = {
@@ -25,14 +25,6 @@ EVALUATION = {
     "baseline_comparison": baseline_comparison("val_mse_h1", 0.9, 1.0, lower_is_better=True),
     "significance": significance_record({"dm_vs_naive": 0.01, "direction": 0.02}),
 }
-
-
-def _weights(seed: int = 0) -> bytes:
-    """A real weights file: promotion proves an artifact loadable before it moves."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    return serialize({"w": torch.randn(4, 4, generator=gen)}, {"seed": seed})[0]
 
 
 def _lineage() -> Lineage:
@@ -47,7 +39,7 @@ def reg(tmp_path: Path) -> Registry:
 
 
 def test_gates_read_the_attached_evaluation_without_a_second_version(reg: Registry) -> None:
-    version = reg.register_version("ridge/global", _weights(), {}, {"val_loss": 1.0},
+    version = reg.register_version("ridge/global", weights_file(), {}, {"val_loss": 1.0},
                                    _lineage())
     with pytest.raises(GateRefused, match="no baseline comparison"):
         reg.promote(version.ref)
@@ -67,7 +59,7 @@ def test_gates_read_the_attached_evaluation_without_a_second_version(reg: Regist
 
 def test_the_latest_evaluation_wins_and_overrides_version_metrics(reg: Registry) -> None:
     good = {"baseline_comparison": baseline_comparison("mse", 0.9, 1.0, lower_is_better=True)}
-    version = reg.register_version("m", _weights(), {}, good, _lineage())
+    version = reg.register_version("m", weights_file(), {}, good, _lineage())
     assert reg.check_gates(version.ref, ["beats_naive_baseline"])[0].passed
     worse = {"baseline_comparison": baseline_comparison("mse", 1.2, 1.0, lower_is_better=True)}
     reg.attach_evaluation(version.ref, EVALUATION)
@@ -78,7 +70,7 @@ def test_the_latest_evaluation_wins_and_overrides_version_metrics(reg: Registry)
 
 
 def test_bad_evaluations_are_refused_and_change_nothing(reg: Registry) -> None:
-    version = reg.register_version("m", _weights(), {}, {}, _lineage())
+    version = reg.register_version("m", weights_file(), {}, {}, _lineage())
     with pytest.raises(NotFoundError, match="m:7"):
         reg.attach_evaluation("m:7", EVALUATION)
     with pytest.raises(RegistryError, match="evaluation: expected a non-empty dict"):
@@ -101,7 +93,7 @@ def test_a_version_1_registry_is_migrated_and_keeps_its_versions(tmp_path: Path)
     db.commit()
     db.close()
     with Registry.open(tmp_path) as reg:
-        v = reg.register_version("m", _weights(), {}, {}, _lineage())
+        v = reg.register_version("m", weights_file(), {}, {}, _lineage())
         reg.attach_evaluation(v.ref, EVALUATION)
     with Registry.open(tmp_path) as reg:
         assert reg.evaluation("m:1") == EVALUATION

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from causalcast.serving.app import create_app
 from causalcast.serving.config import ServeConfig
 from causalcast.serving.web.pages import PAGES, STATIC
+from tests.conftest import weights_file
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web"
@@ -102,7 +103,7 @@ def test_promote_and_rollback_endpoints_go_through_the_gates(tmp_path):
     from causalcast.registry import Lineage, Registry
 
     with Registry.open(tmp_path) as reg:
-        ids = [reg.register_version("m", f"weights {k}".encode(), {}, metrics,
+        ids = [reg.register_version("m", weights_file(k), {}, metrics,
                                     Lineage("0" * 64, {}, {})).version_id
                for k, metrics in enumerate([_evidence(0.001), _evidence(0.002),
                                             _evidence(0.4)])]
