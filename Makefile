@@ -16,7 +16,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,bench,ray,web-test]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,ray,yahoo,web-test]'
 	touch $@ $(VENV)/.stamp-run
 
 run: $(VENV)/.stamp-run
