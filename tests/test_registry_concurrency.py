@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from causalcast.registry import JobKey, Registry
+from causalcast.registry.schema import LATEST
 from causalcast.weights import parse, sha256_bytes
 from tests import registry_workers as w
 
@@ -171,5 +172,5 @@ def test_a_fresh_registry_can_be_created_by_many_processes_at_once(tmp_path: Pat
         assert p.exitcode == 0
     assert numbers == list(range(1, 9))
     reg = Registry.open(home)
-    assert reg.meta.schema_version() == 1
+    assert reg.meta.schema_version() == LATEST
     _assert_sound(reg)
