@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from causalcast.registry import JobKey, Registry
+from causalcast.registry.schema import LATEST
 from causalcast.weights import parse, sha256_bytes
 from tests.registry.conformance import workers as w
 from tests.registry.conformance.backends import Backend
@@ -167,5 +168,5 @@ def test_a_fresh_registry_can_be_created_by_many_processes_at_once(backend: Back
         assert p.exitcode == 0
     assert numbers == list(range(1, 9))
     reg = backend.open()
-    assert reg.meta.schema_version() == 1
+    assert reg.meta.schema_version() == LATEST
     _assert_sound(reg)
