@@ -64,6 +64,8 @@ class Surface:
         """w(k, τ): linear in τ between slices of the running-maximum envelope (so ∂w/∂τ ≥ 0),
         proportional to τ before the first and after the last slice (constant implied vol)."""
         k, tau = np.broadcast_arrays(np.asarray(k, float), np.asarray(tau, float))
+        shape = k.shape
+        k, tau = k.ravel(), tau.ravel()
         ws = np.maximum.accumulate(np.stack([s.fit.params.w(k) for s in self.slices]), axis=0)
         taus = self.taus
         out = np.empty(k.shape)
@@ -76,7 +78,7 @@ class Surface:
             lam = (tau[mid] - taus[j]) / (taus[j + 1] - taus[j])
             idx = np.flatnonzero(mid)
             out[mid] = (1 - lam) * ws[j, idx] + lam * ws[j + 1, idx]
-        return out
+        return out.reshape(shape)
 
     def implied_vol(self, strike: Any, tau: Any) -> np.ndarray:
         tau = np.asarray(tau, float)
