@@ -32,7 +32,8 @@ _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 MIN_VEGA_SIGMA = 1e-8
 MAX_ITER = 60
 
-REASON_BELOW = "price at or below intrinsic value: no time value, no volatility reproduces it"
+REASON_BELOW = ("price at or below the no-arbitrage lower bound (intrinsic value): no time value, "
+                "no volatility reproduces it")
 REASON_ABOVE = "price at or above the no-arbitrage upper bound"
 REASON_VEGA = "vega negligible (vega·σ ≤ {:g}·K): the price does not determine σ"
 REASON_NOCONV = "did not converge"
