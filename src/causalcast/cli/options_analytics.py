@@ -20,7 +20,7 @@ def register(options_app: typer.Typer) -> None:
     options_app.command("strategy")(strategy)
 
 
-def _solve(frame, style: str):  # noqa: ANN001, ANN202 - pandas frame in, dict out
+def _solve(frame, style: str):
     from causalcast.options.analytics.american_iv import american_iv
     from causalcast.options.analytics.iv import european_iv
 
@@ -103,7 +103,7 @@ def implied_vol(
                          for r in rows]))
 
 
-def _fit(chain: Path, rate: float, style: str):  # noqa: ANN202
+def _fit(chain: Path, rate: float, style: str):
     from causalcast.options.analytics.chain import read_chain, validate_chain
     from causalcast.options.analytics.surface import fit_surface
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
-from causalcast.serving import routes_admin, routes_forecast, routes_options
+from causalcast.serving import routes_admin, routes_analytics, routes_forecast, routes_options
 from causalcast.serving.config import ServeConfig
 from causalcast.serving.fastpath import FastPath
 from causalcast.serving.hub import ModelHub
@@ -97,6 +97,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_forecast.router)
     app.include_router(routes_options.router)
+    app.include_router(routes_analytics.router)
     app.add_middleware(FastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(Telemetry, metrics=metrics)

@@ -121,7 +121,7 @@ def fetch_yfinance(symbol: str, ticker_factory: Any = None) -> pd.DataFrame:
         history = ticker.history(period="1d")
     except ImportError as exc:
         raise ChainError("yfinance is not installed: pip install yfinance") from exc
-    except Exception as exc:  # network failures come in many types  # noqa: BLE001
+    except Exception as exc:  # network failures come in many types
         raise ChainError(f"{symbol}: could not fetch the option chain from yfinance "
                          f"({type(exc).__name__}); offline? load a CSV/Parquet chain") from exc
     if not expiries or history is None or len(history) == 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from causalcast.options.inputs import DAY, OptionInputError
 
@@ -100,7 +101,7 @@ def preset_legs(name: str, strikes: list[float], tau: float, far_tau: float | No
     kinds, signs, n_strikes = PRESETS[name]
     if len(strikes) != n_strikes:
         raise OptionInputError(f"preset {name}: needs {n_strikes} strike(s), got {len(strikes)}")
-    if any(b <= a for a, b in zip(strikes, strikes[1:], strict=False)):
+    if any(b <= a for a, b in pairwise(strikes)):
         raise OptionInputError(f"preset {name}: strikes must be strictly ascending")
     if any(not k > 0 for k in strikes):
         raise OptionInputError(f"preset {name}: strikes must be > 0")

@@ -17,8 +17,8 @@ polished by Brent's method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,8 @@ def value_at(legs: list[Leg], mk: Market, s: np.ndarray, t: float) -> np.ndarray
     return total
 
 
-def _piecewise(legs: list[Leg], cost: float, horizon: float, mk: Market) -> tuple[np.ndarray, ...]:
+def _piecewise(legs: list[Leg], cost: float, horizon: float,
+               mk: Market) -> tuple[np.ndarray, ...]:
     """Kinks, and per segment (slope, intercept) of P&L(S) = slope·S + intercept."""
     kinks = np.unique([leg.strike for leg in legs if leg.kind != "stock"])
     edges = np.concatenate([[0.0], kinks, [np.inf]])
@@ -154,8 +155,8 @@ def _grid_eval(legs: list[Leg], mk: Market, cost: float, horizon: float, law: An
     return out
 
 
-def evaluate(legs: list[Leg], mk: Market, laws: list[Callable[[float], Any]], target: float | None = None,
-             dates: tuple[float, ...] = (), greeks_units: str = "trader",
+def evaluate(legs: list[Leg], mk: Market, laws: list[Callable[[float], Any]],
+             target: float | None = None, dates: tuple[float, ...] = (), greeks_units: str = "trader",
              n_curve: int = 101) -> dict[str, Any]:
     """Everything the CLI and the service return for one strategy (JSON-safe). ``laws`` are
     factories: horizon (years) → law of S at that horizon (see `standard_laws`)."""
@@ -176,7 +177,8 @@ def evaluate(legs: list[Leg], mk: Market, laws: list[Callable[[float], Any]], ta
         grid = np.linspace(1e-6, 5 * mk.spot, 20001)
         pnl = value_at(legs, mk, grid, horizon) - cost
         sign = np.flatnonzero(np.diff(np.sign(pnl)) != 0)
-        f = (lambda x: float(value_at(legs, mk, np.array([x]), horizon)[0] - cost))
+        def f(x: float) -> float:
+            return float(value_at(legs, mk, np.array([x]), horizon)[0] - cost)
         breakevens = [float(brentq(f, grid[i], grid[i + 1], xtol=1e-12)) for i in sign]
         tail_slope = (pnl[-1] - pnl[-2]) / (grid[-1] - grid[-2])
         max_profit = None if tail_slope > 1e-9 else float(pnl.max())

@@ -13,6 +13,7 @@ non-decreasing in maturity even where the fitted slices are not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -109,7 +110,7 @@ class Surface:
 
 def _calendar_checks(slices: list[SurfaceSlice]) -> list[dict[str, Any]]:
     found = []
-    for a, b in zip(slices, slices[1:], strict=False):
+    for a, b in pairwise(slices):
         k = np.linspace(-1.0, 1.0, 401) * max(1.0, 4 * np.sqrt(b.fit.params.w(0.0)))
         gap = b.fit.params.w(k) - a.fit.params.w(k)
         bad = gap < -CALENDAR_TOL
