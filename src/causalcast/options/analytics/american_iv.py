@@ -42,7 +42,8 @@ from causalcast.options.inputs import (
 REASON_EXERCISE = "price at or below exercise value: no time value, no volatility reproduces it"
 NETWORK = "network"
 SIGMA_TOL = 1e-9
-FD_IV_GRID = FDGrid(n_x=401, n_t=200)
+FD_IV_GRID = FDGrid(n_x=801, n_t=200)       # the polish step (one solve per maturity)
+FD_FALLBACK_GRID = FDGrid(n_x=401, n_t=150)  # the fallback's root search (many solves)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
         fb[active] = np.where(left, np.where(side[active] == -1, 0.5 * fb_, fb_), fc)
         side[active] = np.where(left, -1, 1)
         c[active] = cc
-        active = active[~((np.abs(b[active] - a[active]) < 1e-9) | (fc == 0))]
+        active = active[~((np.abs(b[active] - a[active]) < 1e-7) | (fc == 0))]
     return np.exp(c), ok
 
 
@@ -177,7 +178,7 @@ def american_iv(price: Any, spot: Any, strike: Any, tau: Any, rate: Any = 0.0, d
         method[net[~inside]] = f"fd (implied σ outside the trained range [{lo:g}, {hi:g}])"
     fd = np.flatnonzero((reason == "") & (method != NETWORK))
     if fd.size:
-        sig, ok = _fd_solve(x.take(fd), calls[fd], p[fd], fd_grid)
+        sig, ok = _fd_solve(x.take(fd), calls[fd], p[fd], FD_FALLBACK_GRID)
         iv[fd[ok]] = sig[ok]
         reason[fd[~ok]] = "no volatility in [0.001, 5] reproduces the price (fd)"
     iv[reason != ""] = np.nan

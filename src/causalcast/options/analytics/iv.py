@@ -86,7 +86,7 @@ def solve_normalised(x: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.nd
             break
         xa, sa, up = x[active], np.maximum(s[active], 1e-300), upper[active]
         b, gap, vega = _b_and_slopes(xa, sa)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             f = np.where(up, target[active] - np.log(gap), np.log(b) - target[active])
             slope = vega / np.where(up, gap, b)
         lo_a, hi_a = lo[active], hi[active]
