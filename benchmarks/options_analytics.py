@@ -89,7 +89,7 @@ def run(n_quotes: int, n_ql: int) -> dict[str, Any]:
     chain = validate_chain(synthetic_chain())
     t0 = time.perf_counter()
     surf = fit_surface(chain, rate=0.04)
-    rows["surface_fit"] = {"quotes": int(len(chain.frame)), "expiries": len(surf.slices),
+    rows["surface_fit"] = {"quotes": len(chain.frame), "expiries": len(surf.slices),
                            "seconds": time.perf_counter() - t0}
     mk = Market(100.0, 0.04, surface=surf)
     laws = standard_laws(mk, 0.2, {"mu": 0.0, "sigma": 0.1, "nu": 4.0, "horizon": 0.25})

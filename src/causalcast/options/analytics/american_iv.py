@@ -119,7 +119,7 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
     side = np.zeros(n, int)
     c = 0.5 * (a + b)
     active = np.flatnonzero(ok)
-    for _ in range(60):
+    for _ in range(40):
         if active.size == 0:
             break
         aa, bb, fa_, fb_ = a[active], b[active], fa[active], fb[active]
@@ -131,8 +131,9 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
         b[active] = np.where(left, bb, cc)
         fb[active] = np.where(left, np.where(side[active] == -1, 0.5 * fb_, fb_), fc)
         side[active] = np.where(left, -1, 1)
+        moved = np.abs(cc - c[active])
         c[active] = cc
-        active = active[~((np.abs(b[active] - a[active]) < 1e-7) | (fc == 0))]
+        active = active[~((np.abs(fc) < 1e-9 * x.strike[active]) | (moved < 1e-9))]
     return np.exp(c), ok
 
 

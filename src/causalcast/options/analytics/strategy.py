@@ -156,8 +156,8 @@ def _grid_eval(legs: list[Leg], mk: Market, cost: float, horizon: float, law: An
 
 
 def evaluate(legs: list[Leg], mk: Market, laws: list[Callable[[float], Any]],
-             target: float | None = None, dates: tuple[float, ...] = (), greeks_units: str = "trader",
-             n_curve: int = 101) -> dict[str, Any]:
+             target: float | None = None, dates: tuple[float, ...] = (),
+             greeks_units: str = "trader", n_curve: int = 101) -> dict[str, Any]:
     """Everything the CLI and the service return for one strategy (JSON-safe). ``laws`` are
     factories: horizon (years) → law of S at that horizon (see `standard_laws`)."""
     horizon = _check_legs(legs)
