@@ -78,7 +78,7 @@ def test_american_round_trip_against_quantlib_inside_the_trained_domain() -> Non
     rate, div = rng.uniform(0.01, 0.08, n), rng.uniform(0.0, 0.04, n)
     kind = np.where(np.arange(n) % 2 == 0, "put", "call")
     price = quantlib_price(100, strike, tau, sigma, rate, div, kind, "american", "fd", 800)
-    res = american_iv(price, 100, strike, tau, rate, div, kind)
+    res = american_iv(price, 100, strike, tau, rate, div, kind, polish=True)
     assert (res.method == NETWORK).mean() >= 0.75 and res.ok.all()
     assert np.max(np.abs(res.iv - sigma)) < 1e-4
     # the finite-difference check agrees with the network's own answer to its accuracy

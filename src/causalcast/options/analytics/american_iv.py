@@ -13,11 +13,13 @@ Outside the trained domain (moneyness, maturity, rate, dividend yield, or a solu
 the trained σ range) each quote falls back to causalcast's own finite-difference American
 pricer (`options.fd`) with Illinois regula falsi in log σ, and its ``method`` says so and why.
 The network's price error (up to ~2e-4·K, more for deep in-the-money puts with large premia)
-would leave σ errors of 1e-3 there, so by default (``polish=True``) every network answer gets
+would leave σ errors of 1e-3 there, so with ``polish=True`` every network answer gets
 one Newton step on causalcast's finite-difference price, which is the independent check: its
 residual at the network's σ is returned per quote (``fd_residual``) and, since the network σ is
 already close, the one step brings σ to the FD pricer's accuracy (quadratic convergence).
-The cost is one batched PDE solve per distinct maturity (`benchmarks/options_analytics.py`).
+The cost is one batched PDE solve per distinct maturity, seconds to tens of seconds per
+expiry (`benchmarks/options_analytics.py`), so it is off by default: the default answer is
+the network's, fast, with σ errors of order 1e-4 (median) near the money.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def _outside_reason(x: OptionInputs) -> np.ndarray:
 
 
 def american_iv(price: Any, spot: Any, strike: Any, tau: Any, rate: Any = 0.0, div: Any = 0.0,
-                kind: Any = "call", models: Any = None, polish: bool = True,
+                kind: Any = "call", models: Any = None, polish: bool = False,
                 fd_grid: FDGrid = FD_IV_GRID) -> AmericanIVResult:
     """Implied volatility of American prices, per quote with its method and any refusal."""
     x0 = as_inputs(spot, strike, tau, 0.3, rate, div)
