@@ -57,7 +57,11 @@ def _quantlib_iv(c: dict[str, np.ndarray], price: np.ndarray, idx: np.ndarray) -
                                        else ql.Option.Put, float(c["strike"][i]))
         option = ql.VanillaOption(payoff, ql.AmericanExercise(env.today, maturity))
         option.setPricingEngine(engine)
-        out[j] = option.impliedVolatility(float(price[i]), env.process, 1e-6, 100, 1e-3, 4.0)
+        try:
+            out[j] = option.impliedVolatility(float(price[i]), env.process, 1e-6, 100, 1e-3,
+                                              4.0)
+        except RuntimeError:   # QuantLib refuses the quote (root not bracketed)
+            out[j] = np.nan
     return out
 
 
@@ -88,7 +92,8 @@ def run(n_quotes: int, n_ql: int) -> dict[str, Any]:
     rows["american_iv_quantlib"] = {
         "quotes": int(idx.size), "seconds": ql_s,
         "seconds_scaled_to_chain": ql_s / idx.size * price.size,
-        "max_sigma_error": float(np.max(np.abs(ql_iv - c["sigma"][idx])))}
+        "max_sigma_error": float(np.nanmax(np.abs(ql_iv - c["sigma"][idx]))),
+        "refused": int(np.isnan(ql_iv).sum())}
     chain = validate_chain(synthetic_chain())
     t0 = time.perf_counter()
     surf = fit_surface(chain, rate=0.04)
