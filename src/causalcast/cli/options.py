@@ -20,6 +20,9 @@ CSV_INPUTS = ("spot", "strike", "tau", "sigma")
 
 
 def register(app: typer.Typer) -> None:
+    from causalcast.cli import options_analytics
+
+    options_analytics.register(options_app)
     app.add_typer(options_app, name="options")
 
 
@@ -132,28 +135,6 @@ def batch(
     if flagged:
         console.print(f"[yellow]{flagged} row(s) outside the trained domain[/]: in_domain=false, "
                       "prices left empty (use --method closed or quantlib for them)")
-
-
-@options_app.command("iv")
-def implied_vol(
-    option_price: float = typer.Option(..., "--price", help="Observed option price."),
-    spot: float = typer.Option(..., "--spot"),
-    strike: float = typer.Option(..., "--strike"),
-    tau: float = typer.Option(..., "--tau"),
-    rate: float = typer.Option(0.0, "--rate"),
-    div: float = typer.Option(0.0, "--div"),
-    kind: str = typer.Option("call", "--type", help="call or put."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Implied volatility of a European price (bracketed root finding)."""
-    from causalcast.options.black_scholes import implied_volatility
-
-    with clear_errors():
-        iv = float(implied_volatility(option_price, spot, strike, tau, rate, div, kind))
-    if as_json:
-        print_json({"implied_volatility": iv})
-    else:
-        console.print(f"implied volatility: {iv:.8f}")
 
 
 @options_app.command("train-pinn")

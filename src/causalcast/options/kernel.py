@@ -13,12 +13,17 @@ jets.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
+from causalcast.options.black_scholes import GREEKS as GREEK_KEYS
 from causalcast.options.inputs import OptionInputs
-from causalcast.options.jets import GREEK_KEYS, EuropeanJet, assemble, coordinates
+from causalcast.options.jet_algebra import assemble, coordinates
+
+if TYPE_CHECKING:
+    from causalcast.options.jets import EuropeanJet
 
 _coordinates = numba.njit(cache=True, nogil=True)(coordinates)
 _assemble = numba.njit(cache=True, nogil=True)(assemble)

@@ -180,6 +180,21 @@ def _premium_terms(models: LoadedModels, t: list[torch.Tensor],
     return [m * prem[:n], prem[n:]]
 
 
+def american_premium(models: LoadedModels, x: OptionInputs,
+                     is_call: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(premium, ∂premium/∂σ) in price units: the served path's early-exercise premium
+    (`_premium_terms`) with its σ-derivative from one backward pass. American implied
+    volatility adds it to the exact European closed form and inverts the sum."""
+    if models.american is None:
+        raise OptionInputError("style: no American network in the loaded weights")
+    t = _tensors(x, False)
+    t[2] = t[2].clone().requires_grad_(True)
+    with torch.enable_grad():
+        prem = _premium_terms(models, t, torch.from_numpy(np.ascontiguousarray(is_call)))[0]
+        (d_sigma,) = torch.autograd.grad(prem.sum(), t[2])
+    return x.strike * prem.detach().numpy(), x.strike * d_sigma.numpy()
+
+
 def pinn_greeks_autograd(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None,
                          style: str, greeks: bool = True) -> dict[str, np.ndarray]:
     """`pinn_greeks` wholly through torch: one forward pass of each network, Greeks by autograd

@@ -22,9 +22,12 @@ result is the network's to float64 precision, with no extrapolation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from causalcast.options.jets import EuropeanJet
+if TYPE_CHECKING:
+    from causalcast.options.jets import EuropeanJet
 
 X_MAX = 9.0          # φ(9) ≈ 1e-18: beyond it g no longer moves a float64 price
 X_STEP = 0.05

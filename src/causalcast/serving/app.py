@@ -17,7 +17,13 @@ from fastapi.responses import Response
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
-from causalcast.serving import routes_admin, routes_forecast, routes_options, web
+from causalcast.serving import (
+    routes_admin,
+    routes_analytics,
+    routes_forecast,
+    routes_options,
+    web,
+)
 from causalcast.serving.body import add_body_schemas, error_json
 from causalcast.serving.config import ServeConfig
 from causalcast.serving.fastpath import FastPath
@@ -34,7 +40,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 # Every route module's router; a new module (e.g. routes_analytics) adds its router here.
-ROUTERS = (routes_admin.router, routes_forecast.router, routes_options.router)
+ROUTERS = (routes_admin.router, routes_forecast.router, routes_options.router,
+           routes_analytics.router)
 
 
 def registry_exists(home: Path) -> bool:
