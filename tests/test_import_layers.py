@@ -33,3 +33,14 @@ def test_data_sources_resolve_without_training_or_torch():
                             "assert sorted(frames) == ['SYN000', 'SYN001'] and universe")
     assert "torch" not in loaded
     assert not any(m.startswith("causalcast.training") for m in loaded)
+
+
+def test_layers_contract_holds():
+    """The import-linter contract in pyproject.toml: every module imports only layers below
+    it (a lazy import inside a function counts too)."""
+    linter = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(linter), "--config", str(Path(SRC).parent / "pyproject.toml")],
+                         capture_output=True, text=True, cwd=Path(SRC).parent,
+                         env={"PYTHONPATH": SRC, "PATH": ""})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "1 kept, 0 broken" in out.stdout
