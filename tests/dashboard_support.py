@@ -9,9 +9,9 @@ from pathlib import Path
 
 from causalcast.audit import run_audit
 from causalcast.config import load_settings
+from causalcast.data.resolve import resolve_source
 from causalcast.evaluation.report import write_report
 from causalcast.pipeline import Dataset, evaluate_dataset, promote_evaluated, train_dataset
-from causalcast.training.data import resolve_source
 
 DATA = "synthetic:3,900,0.45,11"
 MODELS = ("naive", "drift", "ridge")
