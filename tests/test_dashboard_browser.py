@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from causalcast.registry import Registry
+from causalcast.registry import Lineage, Registry
 from causalcast.serving.web.pages import PAGES
 from tests.dashboard_support import build_home
 from tests.serving_support import Server
@@ -29,7 +29,7 @@ KEY = "dash-k3y"
 MAX_LOAD_MS = 1000.0
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 EXPECTED = {   # page -> text that only appears once its data is rendered
-    "/": "ridge/global:2", "/ui/symbol": "P(up)", "/ui/options": "delta (per 1 spot)",
+    "/": "ridge/global:1", "/ui/symbol": "P(up)", "/ui/options": "delta (per 1 spot)",
     "/ui/models": "Promotion gates, checked now", "/ui/runs": "make-run-synthetic",
     "/ui/evaluation": "Leaderboard",
 }
@@ -241,7 +241,9 @@ def test_option_price_on_the_page_is_the_services(browser, server):
             "options": [{"spot": 105, "strike": 100, "tau": 0.75, "sigma": 0.3, "rate": 0.02,
                          "div": 0, "kind": "put", "style": "european"}], "method": "pinn"})
         assert shown == f"{r.json()['results'][0]['price']:.4f}"
-        assert "not available on this server" in w.page.inner_text("#slots")
+        slots = w.page.inner_text("#slots")  # the analytics endpoints exist on this server
+        for path in ("/v1/options/implied-vol", "/v1/options/strategy"):
+            assert f"POST {path}: available on this server" in slots, slots
         assert not w.errors, w.errors
     finally:
         w.close()
@@ -257,39 +259,61 @@ def _show(w: Watched, ref: str) -> None:
     w.page.wait_for_selector(f"#detail h2:has-text('{ref}')")
 
 
+def _unevaluated_copy(home: Path) -> str:
+    """A second version of ``ridge/global``: the production fit's own bytes and provenance,
+    registered without an evaluation, so the gates refuse it until one is attached (the main
+    job registers each final fit once and attaches its evaluation to it)."""
+    with Registry.open(home) as reg:
+        versions = reg.versions(name="ridge/global")
+        if len(versions) > 1:
+            return versions[-1].ref
+        prod = reg.production("ridge/global")
+        copy = reg.register_version(
+            "ridge/global", reg.load_artifact(prod), prod.config,
+            {k: v for k, v in prod.metrics.items() if k != "significance"},
+            Lineage(prod.data_fingerprint, prod.feature_config, prod.split_config))
+        return copy.ref
+
+
 def test_promote_and_rollback_through_the_ui(browser, server, home):
-    assert _production(home) == "ridge/global:2"
+    assert _production(home) == "ridge/global:1"
+    copy = _unevaluated_copy(home)
     w = Watched(browser, server, WIDTHS["desktop"])
     try:
         w.open(server.url + "/ui/models")
-        # an unevaluated final fit: the gates refuse it and show why; nothing changes
-        _show(w, "ridge/global:1")
+        # a version without an evaluation: the gates refuse it and show why; nothing changes
+        _show(w, copy)
         w.page.click("#promote")
         w.page.wait_for_selector("#action-result:has-text('Refused by the gates')")
         assert "significant_vs_naive" in w.page.inner_text("#action-result")
-        assert _production(home) == "ridge/global:2"
-        # the re-evaluated copy passes every gate
-        _show(w, "ridge/global:3")
+        assert _production(home) == "ridge/global:1"
+        # with the production fit's evaluation attached it passes every gate
+        with Registry.open(home) as reg:
+            reg.attach_evaluation(copy, reg.evaluation("ridge/global:1"), by="test")
+        w.open(server.url + "/ui/models")
+        _show(w, copy)
         w.page.click("#promote")
         w.page.wait_for_selector("#action-result:has-text('is now production')")
-        assert _production(home) == "ridge/global:3"
+        assert _production(home) == copy
         w.page.click("#rollback")
-        w.page.wait_for_selector("#action-result:has-text('ridge/global:2 is now production')")
-        assert _production(home) == "ridge/global:2"
+        w.page.wait_for_selector("#action-result:has-text('ridge/global:1 is now production')")
+        assert _production(home) == "ridge/global:1"
+        number = int(copy.rsplit(":", 1)[1])
         with Registry.open(home) as reg:
             actions = [(e.version, e.action, e.by) for e in reg.history("ridge/global")]
-        assert (3, "promote", "dashboard") in actions and (2, "rollback", "dashboard") in actions
+        assert (number, "promote", "dashboard") in actions
+        assert (1, "rollback", "dashboard") in actions
         # without the key (cleared in this tab) the same clicks are refused, nothing changes
         forget_key = "sessionStorage.removeItem('causalcast-api-key')"
         w.page.evaluate(forget_key)
         w.page.click("#rollback")
         w.page.wait_for_selector("#action-result:has-text('needs an API key')")
         w.page.evaluate(f"sessionStorage.setItem('causalcast-api-key', {KEY!r})")
-        _show(w, "ridge/global:3")
+        _show(w, copy)
         w.page.evaluate(forget_key)
         w.page.click("#promote")
         w.page.wait_for_selector("#action-result:has-text('needs an API key')")
-        assert _production(home) == "ridge/global:2"
+        assert _production(home) == "ridge/global:1"
     finally:
         w.close()
 
@@ -299,10 +323,10 @@ def test_without_the_key_data_is_refused_and_the_page_says_so(browser, server, h
     try:
         w.open(server.url + "/ui/models")
         assert "needs an API key" in w.page.inner_text("main")
-        for path, body in (("/v1/registry/promote", {"version_id": 3}),
+        for path, body in (("/v1/registry/promote", {"version_id": 1}),
                            ("/v1/registry/rollback", {"name": "ridge/global"})):
             assert httpx.post(server.url + path, json=body).status_code == 401
-        assert _production(home) == "ridge/global:2"
+        assert _production(home) == "ridge/global:1"
         assert not w.external, w.external
     finally:
         w.close()
