@@ -23,10 +23,13 @@ Three functions, one recurrence:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
+
+from causalcast.models.scan_plan import ScanPlan, chunk_size, plan_for, threads_for
+
+__all__ = ["chunk_size", "final_state", "parallel_scan", "selective_last", "selective_scan",
+           "sequential_scan"]
 
 #: Below this length the blocked scan is a plain loop (chunking would not save a step).
 MIN_BLOCKED = 16
@@ -44,15 +47,6 @@ def sequential_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, dim=1)
 
 
-def chunk_size(length: int) -> int:
-    """Chunk length near sqrt(L); a divisor of L when one is close, so no padding is needed."""
-    root = math.sqrt(length)
-    divisors = [c for c in range(max(2, int(root / 2)), int(2 * root) + 1) if length % c == 0]
-    if divisors:
-        return min(divisors, key=lambda c: (abs(c - root), c))
-    return max(2, round(root))
-
-
 def _loop(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
     """The recurrence along dim 1 (backwards when `reverse`), from a zero state."""
     out = torch.empty(b.shape, dtype=b.dtype, device=b.device)
@@ -67,13 +61,17 @@ def _loop(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
     return out
 
 
-def _blocked(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
-    """Reduce-then-scan over chunks (no autograd; see the module docstring)."""
+def _blocked(a: torch.Tensor, b: torch.Tensor, reverse: bool,
+             chunk: int | None = None) -> torch.Tensor:
+    """Reduce-then-scan over chunks of `chunk` steps (default: near sqrt(L)); no autograd,
+    see the module docstring. Any chunk length >= 1 gives the same states up to rounding."""
     batch, length = a.shape[:2]
     rest = a.shape[2:]
-    if length <= MIN_BLOCKED:
+    if length <= MIN_BLOCKED and chunk is None:
         return _loop(a, b, reverse)
-    chunk = chunk_size(length)
+    chunk = chunk_size(length) if chunk is None else max(1, min(int(chunk), length))
+    if chunk == 1 or chunk == length:
+        return _loop(a, b, reverse)
     n_chunks = -(-length // chunk)
     pad = n_chunks * chunk - length
     if pad:  # identity-like padding at the end: (a=0, b=0) keeps the reverse state at zero
@@ -104,33 +102,113 @@ def _blocked(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
     return out[:, :length] if pad else out
 
 
+def _plan(a: torch.Tensor, chunk: int | None) -> ScanPlan:
+    """The plan for a (B, L, ...) tensor: the caller's chunk, else the cached/default plan."""
+    plan = plan_for(a.shape[1], a.numel() // max(a.shape[1], 1), a.dtype)
+    return plan if chunk is None else ScanPlan(chunk=chunk, threads=plan.threads)
+
+
+def _reverse_states(a: torch.Tensor, grad_h: torch.Tensor, plan: ScanPlan) -> torch.Tensor:
+    """g_t = grad_h_t + a_{t+1} g_{t+1} (g past the end = 0): dL/db of the forward scan."""
+    a_next = F.pad(a[:, 1:], (0, 0) * (a.dim() - 2) + (0, 1))
+    with threads_for(plan):
+        return _blocked(a_next, grad_h.contiguous(), reverse=True, chunk=plan.chunk)
+
+
 class _ParallelScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        h = _blocked(a.contiguous(), b.contiguous(), reverse=False)
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor,  # type: ignore[override]
+                chunk: int | None) -> torch.Tensor:
+        plan = _plan(a, chunk)
+        with threads_for(plan):
+            h = _blocked(a.contiguous(), b.contiguous(), reverse=False, chunk=plan.chunk)
         ctx.save_for_backward(a, h)
+        ctx.plan = plan
         return h
 
     @staticmethod
     def backward(ctx, grad_h: torch.Tensor):  # type: ignore[override]
         a, h = ctx.saved_tensors
         # dL/db_t = g_t with g_t = grad_h_t + a_{t+1} g_{t+1}: the same scan, reversed.
-        a_next = F.pad(a[:, 1:], (0, 0) * (a.dim() - 2) + (0, 1))
-        grad_b = _blocked(a_next, grad_h.contiguous(), reverse=True)
+        grad_b = _reverse_states(a, grad_h, ctx.plan)
         grad_a = torch.empty_like(a)
         grad_a[:, 0].zero_()
         torch.mul(grad_b[:, 1:], h[:, :-1], out=grad_a[:, 1:])
-        return grad_a, grad_b
+        return grad_a, grad_b, None
 
 
-def parallel_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """All states h_t of h_t = a_t h_{t-1} + b_t; a, b: (B, L, ...), same shape and dtype."""
+def _check(name: str, a: torch.Tensor, b: torch.Tensor) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"parallel_scan: a {tuple(a.shape)} and b {tuple(b.shape)} differ")
+        raise ValueError(f"{name}: a {tuple(a.shape)} and b {tuple(b.shape)} differ")
     if a.dim() < 2 or a.shape[1] == 0:
-        raise ValueError(f"parallel_scan: need (batch, length, ...) with length >= 1, "
+        raise ValueError(f"{name}: need (batch, length, ...) with length >= 1, "
                          f"got {tuple(a.shape)}")
-    return _ParallelScan.apply(a, b)
+
+
+def parallel_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """All states h_t of h_t = a_t h_{t-1} + b_t; a, b: (B, L, ...), same shape and dtype.
+
+    `chunk` overrides the plan's chunk length (tests use it; the result does not depend on it
+    beyond rounding)."""
+    _check("parallel_scan", a, b)
+    return _ParallelScan.apply(a, b, chunk)
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """y = C_t . h_t with h_t = exp(delta_t A) h_{t-1} + v_t (x) B_t, gradients by hand.
+
+    Autograd through exp(delta A), v (x) B and the scan writes five (B, L, D, N) products in
+    the backward pass and reduces each; here every reduction is one batched matmul over the
+    (B, L, D, N) tensors that exist anyway (a, h, the reverse states g), so the backward
+    pass reads each of them about twice and writes two."""
+
+    @staticmethod
+    def forward(ctx, delta, A, v, Bm, C, chunk):  # type: ignore[override]
+        delta, A, v, Bm, C = (t.contiguous() for t in (delta, A, v, Bm, C))
+        a = torch.mul(delta.unsqueeze(-1), A).exp_()                      # (B, L, D, N)
+        bx = torch.mul(v.unsqueeze(-1), Bm.unsqueeze(2))                  # (B, L, D, N)
+        plan = _plan(a, chunk)
+        with threads_for(plan):
+            h = _blocked(a, bx, reverse=False, chunk=plan.chunk)
+        del bx
+        y = torch.matmul(h, C.unsqueeze(-1)).squeeze(-1)                 # (B, L, D)
+        ctx.save_for_backward(delta, A, v, Bm, C, a, h)
+        ctx.plan = plan
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):  # type: ignore[override]
+        delta, A, v, Bm, C, a, h = ctx.saved_tensors
+        gy = gy.contiguous()
+        grad_C = torch.matmul(gy.unsqueeze(2), h).squeeze(2)             # sum_d gy h (B, L, N)
+        g = _reverse_states(a, gy.unsqueeze(-1) * C.unsqueeze(2), ctx.plan)  # dL/d(bx)
+        grad_v = torch.matmul(g, Bm.unsqueeze(-1)).squeeze(-1)           # sum_n g B
+        grad_B = torch.matmul(v.unsqueeze(2), g).squeeze(2)              # sum_d v g
+        # dL/d(delta A)_t = g_t h_{t-1} a_t (zero at t = 0), in place of g
+        g[:, 1:].mul_(h[:, :-1]).mul_(a[:, 1:])
+        g[:, 0].zero_()
+        d = A.shape[0]
+        grad_A = torch.matmul(delta.reshape(-1, d).t().unsqueeze(1),      # sum_bl r delta
+                              g.reshape(-1, d, A.shape[1]).transpose(0, 1)).squeeze(1)
+        grad_delta = g.mul_(A).sum(-1)                                    # sum_n r A
+        return grad_delta, grad_A, grad_v, grad_B, grad_C, None
+
+
+def selective_scan(delta: torch.Tensor, A: torch.Tensor, v: torch.Tensor, B: torch.Tensor,
+                   C: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """C_t . h_t for every t, h_t = exp(delta_t A) h_{t-1} + v_t (x) B_t, per channel.
+
+    delta, v: (B, L, D); A: (D, N); B, C: (B, L, N). Returns (B, L, D). The same numbers as
+    `parallel_scan(exp(delta A), v (x) B)` contracted with C, without autograd's
+    intermediates."""
+    if delta.dim() != 3 or v.shape != delta.shape:
+        raise ValueError(f"selective_scan: delta {tuple(delta.shape)} and v "
+                         f"{tuple(v.shape)} must both be (B, L, D)")
+    if A.shape[0] != delta.shape[2] or B.shape != C.shape or B.shape[:2] != delta.shape[:2] \
+            or B.shape[2] != A.shape[1]:
+        raise ValueError(f"selective_scan: A {tuple(A.shape)}, B {tuple(B.shape)}, "
+                         f"C {tuple(C.shape)} do not fit delta {tuple(delta.shape)}")
+    return _SelectiveScan.apply(delta, A, v, B, C, chunk)
 
 
 def final_state(delta: torch.Tensor, A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
