@@ -26,10 +26,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from causalcast.models.scan_plan import ScanPlan, chunk_size, plan_for, threads_for
+from causalcast.models.scan_plan import ScanPlan, chunk_size, plan_for, threads_for, tune_plan
 
 __all__ = ["chunk_size", "final_state", "parallel_scan", "selective_last", "selective_scan",
-           "sequential_scan"]
+           "sequential_scan", "tune_selective_scan"]
 
 #: Below this length the blocked scan is a plain loop (chunking would not save a step).
 MIN_BLOCKED = 16
@@ -102,8 +102,11 @@ def _blocked(a: torch.Tensor, b: torch.Tensor, reverse: bool,
     return out[:, :length] if pad else out
 
 
-def _plan(a: torch.Tensor, chunk: int | None) -> ScanPlan:
-    """The plan for a (B, L, ...) tensor: the caller's chunk, else the cached/default plan."""
+def _plan(a: torch.Tensor, chunk: int | ScanPlan | None) -> ScanPlan:
+    """The plan for a (B, L, ...) tensor: the caller's plan or chunk, else the cached or
+    default plan for its shape."""
+    if isinstance(chunk, ScanPlan):
+        return chunk
     plan = plan_for(a.shape[1], a.numel() // max(a.shape[1], 1), a.dtype)
     return plan if chunk is None else ScanPlan(chunk=chunk, threads=plan.threads)
 
@@ -195,7 +198,7 @@ class _SelectiveScan(torch.autograd.Function):
 
 
 def selective_scan(delta: torch.Tensor, A: torch.Tensor, v: torch.Tensor, B: torch.Tensor,
-                   C: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+                   C: torch.Tensor, chunk: int | ScanPlan | None = None) -> torch.Tensor:
     """C_t . h_t for every t, h_t = exp(delta_t A) h_{t-1} + v_t (x) B_t, per channel.
 
     delta, v: (B, L, D); A: (D, N); B, C: (B, L, N). Returns (B, L, D). The same numbers as
@@ -209,6 +212,23 @@ def selective_scan(delta: torch.Tensor, A: torch.Tensor, v: torch.Tensor, B: tor
         raise ValueError(f"selective_scan: A {tuple(A.shape)}, B {tuple(B.shape)}, "
                          f"C {tuple(C.shape)} do not fit delta {tuple(delta.shape)}")
     return _SelectiveScan.apply(delta, A, v, B, C, chunk)
+
+
+def tune_selective_scan(batch: int, length: int, channels: int, state: int,
+                        dtype: torch.dtype = torch.float32, reps: int = 3) -> ScanPlan:
+    """Autotune (and cache on disk) the plan `selective_scan` uses for this shape: times its
+    forward and backward on random Mamba-like inputs for each candidate plan."""
+    g = torch.Generator().manual_seed(0)
+    delta = torch.rand(batch, length, channels, generator=g, dtype=dtype) * 0.1
+    A = -torch.arange(1, state + 1, dtype=dtype).repeat(channels, 1)
+    v = torch.randn(batch, length, channels, generator=g, dtype=dtype)
+    B, C = (torch.randn(batch, length, state, generator=g, dtype=dtype) for _ in range(2))
+    args = [t.requires_grad_() for t in (delta, A, v, B, C)]
+
+    def run(plan: ScanPlan) -> None:
+        selective_scan(*args, chunk=plan).sum().backward()
+
+    return tune_plan(length, batch * channels * state, dtype, run, reps=reps)
 
 
 def final_state(delta: torch.Tensor, A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
