@@ -33,6 +33,7 @@ from causalcast.cli.common import table
 from causalcast.io import atomic_write_json
 from causalcast.models.mamba import MambaConfig, ResidualBlock
 from causalcast.models.scan import tune_selective_scan
+from causalcast.models.scan_plan import plan_for
 
 BATCHES = (8, 16, 32)
 D_MODELS = (16, 32, 48, 64)
@@ -74,14 +75,19 @@ def measure(batch: int, d_model: int, state: int, length: int, reps: int,
     t_ours, t_theirs = [], []
     spent = 0.0
     while len(t_ours) < reps and (len(t_ours) < 1 or spent < 2 * BUDGET_S):
-        t_ours.append(_step(ours, x))
-        t_theirs.append(_step(theirs, x))
+        if len(t_ours) % 2:                     # alternate who goes first
+            t_theirs.append(_step(theirs, x))
+            t_ours.append(_step(ours, x))
+        else:
+            t_ours.append(_step(ours, x))
+            t_theirs.append(_step(theirs, x))
         spent += t_ours[-1] + t_theirs[-1]
     ours_ms = statistics.median(t_ours) * 1e3
     theirs_ms = statistics.median(t_theirs) * 1e3
+    plan = plan_for(length, batch * 2 * d_model * state, torch.float32)
     return {"batch": batch, "d_model": d_model, "d_state": state, "length": length,
-            "pairs": len(t_ours), "ours_ms": ours_ms, "mambapy_ms": theirs_ms,
-            "ratio": theirs_ms / ours_ms}
+            "plan": {"chunk": plan.chunk, "threads": plan.threads}, "pairs": len(t_ours),
+            "ours_ms": ours_ms, "mambapy_ms": theirs_ms, "ratio": theirs_ms / ours_ms}
 
 
 def run_grid(condition: str, axes: dict, reps: int, tune: bool) -> dict:
