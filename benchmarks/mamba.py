@@ -107,10 +107,17 @@ def run_grid(condition: str, axes: dict, reps: int, tune: bool) -> dict:
             spinner.kill()
             spinner.wait()
     ratios = [r["ratio"] for r in rows]
+    cpus = os.cpu_count() or 1
+    outside = load_before[0] > 0.5 * cpus
     return {"condition": condition, "competing_process": spinner is not None,
+            "outside_load": (f"load average {load_before[0]:.1f} on {cpus} CPUs before this "
+                             f"grid: other processes were running, not only this benchmark"
+                             if outside else "none seen"),
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "rows": rows, "min_ratio": min(ratios), "median_ratio": statistics.median(ratios),
-            "below_1": [r for r in rows if r["ratio"] < 1.0]}
+            "shapes_below_1": [f"B={r['batch']} d={r['d_model']} N={r['d_state']} "
+                               f"L={r['length']}: {r['ratio']:.2f}"
+                               for r in rows if r["ratio"] < 1.0]}
 
 
 def print_grid(grid: dict, lengths: tuple[int, ...]) -> None:
@@ -152,7 +159,9 @@ def main() -> None:
         print_grid(grids[condition], axes["lengths"])
     out = {"benchmark": "mamba", "environment": env, "quick": args.quick, "tuned": args.tune,
            "axes": {k: list(v) for k, v in axes.items()}, "expand": 2, "d_conv": 4,
-           "blocks": 1, "goal_ratio": 1.0, "grids": grids,
+           "blocks": 1, "goal_ratio": 1.0,
+           "summary": {c: {k: v for k, v in g.items() if k != "rows"} for c, g in grids.items()},
+           **{f"{c}_rows": g["rows"] for c, g in grids.items()},
            "seconds": time.perf_counter() - start, "load_average_at_end": os.getloadavg()}
     path = RESULTS / "mamba.json"
     atomic_write_json(path, out)
