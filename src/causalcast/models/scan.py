@@ -62,9 +62,12 @@ def _loop(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> torch.Tensor:
 
 
 def _blocked(a: torch.Tensor, b: torch.Tensor, reverse: bool,
-             chunk: int | None = None) -> torch.Tensor:
+             chunk: int | None = None, overwrite_b: bool = False) -> torch.Tensor:
     """Reduce-then-scan over chunks of `chunk` steps (default: near sqrt(L)); no autograd,
-    see the module docstring. Any chunk length >= 1 gives the same states up to rounding."""
+    see the module docstring. Any chunk length >= 1 gives the same states up to rounding.
+
+    `overwrite_b`: write the states into `b` (a contiguous temporary of the caller's), which
+    saves allocating, and first touching, one more (B, L, ...) tensor."""
     batch, length = a.shape[:2]
     rest = a.shape[2:]
     if length <= MIN_BLOCKED and chunk is None:
@@ -93,7 +96,7 @@ def _blocked(a: torch.Tensor, b: torch.Tensor, reverse: bool,
     else:
         init[:, 1:] = carry[:, :-1]
     # Pass 2: re-run every chunk from its incoming state.
-    out = torch.empty(b5.shape, dtype=b.dtype, device=b.device)
+    out = b5 if overwrite_b else torch.empty(b5.shape, dtype=b.dtype, device=b.device)
     prev = init
     for t in steps:
         torch.addcmul(b5[:, :, t], a5[:, :, t], prev, out=out[:, :, t])
@@ -111,11 +114,14 @@ def _plan(a: torch.Tensor, chunk: int | ScanPlan | None) -> ScanPlan:
     return plan if chunk is None else ScanPlan(chunk=chunk, threads=plan.threads)
 
 
-def _reverse_states(a: torch.Tensor, grad_h: torch.Tensor, plan: ScanPlan) -> torch.Tensor:
-    """g_t = grad_h_t + a_{t+1} g_{t+1} (g past the end = 0): dL/db of the forward scan."""
+def _reverse_states(a: torch.Tensor, grad_h: torch.Tensor, plan: ScanPlan,
+                    overwrite: bool = False) -> torch.Tensor:
+    """g_t = grad_h_t + a_{t+1} g_{t+1} (g past the end = 0): dL/db of the forward scan.
+    `overwrite`: grad_h is a contiguous temporary that may receive the result."""
     a_next = F.pad(a[:, 1:], (0, 0) * (a.dim() - 2) + (0, 1))
     with threads_for(plan):
-        return _blocked(a_next, grad_h.contiguous(), reverse=True, chunk=plan.chunk)
+        return _blocked(a_next, grad_h.contiguous(), reverse=True, chunk=plan.chunk,
+                        overwrite_b=overwrite)
 
 
 class _ParallelScan(torch.autograd.Function):
@@ -172,8 +178,7 @@ class _SelectiveScan(torch.autograd.Function):
         bx = torch.mul(v.unsqueeze(-1), Bm.unsqueeze(2))                  # (B, L, D, N)
         plan = _plan(a, chunk)
         with threads_for(plan):
-            h = _blocked(a, bx, reverse=False, chunk=plan.chunk)
-        del bx
+            h = _blocked(a, bx, reverse=False, chunk=plan.chunk, overwrite_b=True)
         y = torch.matmul(h, C.unsqueeze(-1)).squeeze(-1)                 # (B, L, D)
         ctx.save_for_backward(delta, A, v, Bm, C, a, h)
         ctx.plan = plan
@@ -184,7 +189,8 @@ class _SelectiveScan(torch.autograd.Function):
         delta, A, v, Bm, C, a, h = ctx.saved_tensors
         gy = gy.contiguous()
         grad_C = torch.matmul(gy.unsqueeze(2), h).squeeze(2)             # sum_d gy h (B, L, N)
-        g = _reverse_states(a, gy.unsqueeze(-1) * C.unsqueeze(2), ctx.plan)  # dL/d(bx)
+        g = _reverse_states(a, gy.unsqueeze(-1) * C.unsqueeze(2), ctx.plan,  # dL/d(bx)
+                            overwrite=True)
         grad_v = torch.matmul(g, Bm.unsqueeze(-1)).squeeze(-1)           # sum_n g B
         grad_B = torch.matmul(v.unsqueeze(2), g).squeeze(2)              # sum_d v g
         # dL/d(delta A)_t = g_t h_{t-1} a_t (zero at t = 0), in place of g
