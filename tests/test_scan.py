@@ -199,3 +199,20 @@ def test_tuned_plan_is_cached_on_disk_and_reused(tmp_path, monkeypatch):
     assert (tmp_path / scan_plan.CACHE_FILE).exists()
     monkeypatch.setattr(scan_plan, "_plans", None)          # a fresh process reads the file
     assert scan_plan.plan_for(100, 64, torch.float32) == best
+
+
+def test_autotune_on_first_use_caches_the_shape_once(tmp_path, monkeypatch):
+    from causalcast.models import scan_plan
+
+    monkeypatch.setenv("CAUSALCAST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CAUSALCAST_SCAN_AUTOTUNE", "1")
+    monkeypatch.setattr(scan_plan, "_plans", None)
+    args = (torch.rand(2, 24, 3) * 0.1, -torch.rand(3, 4), torch.randn(2, 24, 3),
+            torch.randn(2, 24, 4), torch.randn(2, 24, 4))
+    assert not scan_plan.is_tuned(24, 2 * 3 * 4, torch.float32)
+    tuned = selective_scan(*args)
+    assert scan_plan.is_tuned(24, 2 * 3 * 4, torch.float32)
+    cached = (tmp_path / scan_plan.CACHE_FILE).read_text()
+    torch.testing.assert_close(tuned, selective_scan(*args))      # same numbers, any plan
+    assert (tmp_path / scan_plan.CACHE_FILE).read_text() == cached  # not tuned twice
+    monkeypatch.setattr(scan_plan, "_plans", None)

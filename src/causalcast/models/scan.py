@@ -26,7 +26,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from causalcast.models.scan_plan import ScanPlan, chunk_size, plan_for, threads_for, tune_plan
+from causalcast.models.scan_plan import (
+    ScanPlan,
+    autotune_enabled,
+    chunk_size,
+    is_tuned,
+    plan_for,
+    threads_for,
+    tune_plan,
+)
 
 __all__ = ["chunk_size", "final_state", "parallel_scan", "selective_last", "selective_scan",
            "sequential_scan", "tune_selective_scan"]
@@ -217,6 +225,11 @@ def selective_scan(delta: torch.Tensor, A: torch.Tensor, v: torch.Tensor, B: tor
             or B.shape[2] != A.shape[1]:
         raise ValueError(f"selective_scan: A {tuple(A.shape)}, B {tuple(B.shape)}, "
                          f"C {tuple(C.shape)} do not fit delta {tuple(delta.shape)}")
+    if chunk is None and autotune_enabled():
+        batch, length, channels = delta.shape
+        if not is_tuned(length, batch * channels * A.shape[1], delta.dtype):
+            with torch.enable_grad():
+                tune_selective_scan(batch, length, channels, A.shape[1], delta.dtype)
     return _SelectiveScan.apply(delta, A, v, B, C, chunk)
 
 

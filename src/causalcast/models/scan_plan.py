@@ -11,7 +11,8 @@ elements runs on one thread.
 `tune_plan` measures a few candidates on the real shape once, keeps the fastest, and stores it
 in a JSON file under the user's cache directory (``$CAUSALCAST_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/causalcast`` or ``~/.cache/causalcast``); `plan_for` reads that cache and
-falls back to `default_plan` when a shape was never tuned. Results never depend on the plan
+falls back to `default_plan` when a shape was never tuned; with ``CAUSALCAST_SCAN_AUTOTUNE=1``
+`scan.selective_scan` tunes every new shape on its first call. Results never depend on the plan
 beyond float rounding (tests/test_scan.py checks every chunk length against the reference).
 """
 
@@ -81,6 +82,15 @@ def _load() -> dict[str, ScanPlan]:
         except (OSError, ValueError, KeyError, TypeError):
             _plans = {}          # no cache, or an unreadable one: the default rule applies
     return _plans
+
+
+def is_tuned(length: int, inner: int, dtype: torch.dtype) -> bool:
+    return _key(length, inner, dtype) in _load()
+
+
+def autotune_enabled() -> bool:
+    """``CAUSALCAST_SCAN_AUTOTUNE=1``: tune each new shape on first use (then cached)."""
+    return os.environ.get("CAUSALCAST_SCAN_AUTOTUNE", "") == "1"
 
 
 def plan_for(length: int, inner: int, dtype: torch.dtype) -> ScanPlan:
