@@ -1,10 +1,10 @@
 """Linear recurrences h_t = a_t * h_{t-1} + b_t (h_{-1} = 0) along dim 1, for the Mamba block.
 
-Three functions, one recurrence:
+Four functions, one recurrence:
 
 * `sequential_scan` — the reference: a plain loop that autograd differentiates. Tests compare
   everything else with it; nothing in a model calls it.
-* `parallel_scan` — what the model uses: a *blocked associative scan*. The combine operator
+* `parallel_scan` — the general scan: a *blocked associative scan*. The combine operator
   (a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2) is associative, so the sequence is cut into
   chunks of about sqrt(L) steps; pass 1 reduces every chunk to one (a, b) pair (all chunks
   at once), the chunk pairs are scanned recursively, and pass 2 re-runs each chunk from its
@@ -14,7 +14,12 @@ Three functions, one recurrence:
   reads and writes the whole (B, L, D, N) tensor log2(L) times, the blocked scan reads it
   twice and writes it once. The backward pass is the same scan run in reverse
   (g_t = dh_t + a_{t+1} g_{t+1}), written out in `_ParallelScan.backward`, so autograd does not
-  keep one graph node per step.
+  keep one graph node per step. Chunk length and threads come from a per-shape `ScanPlan`
+  (`scan_plan.py`: a fixed rule, or a measured plan cached on disk); any chunk length gives
+  the same states up to rounding.
+* `selective_scan` — what the Mamba block uses: C_t . h_t with a_t = exp(delta_t A) and
+  b_t = v_t (x) B_t built inside one autograd function, the same blocked scan, and every
+  gradient written out as a batched matmul over tensors that exist anyway.
 * `final_state` — only h_{L-1}, as one parallel reduction, for a last layer whose earlier
   outputs nobody reads. With log a = delta * A (Mamba's discretisation, A constant over time)
   the decay from step s to the end is exp(A * sum_{r>s} delta_r): a reverse cumulative sum
