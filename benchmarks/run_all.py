@@ -15,9 +15,9 @@ import sys
 import time
 
 # Fast ones first; the universe run (~13 min) and the random-walk study (~5 min) last.
-BENCHMARKS = ("features", "data_store", "training", "options", "registry", "eval_stats",
-              "eval_dm_size",
-              "serving", "eval_random_walk", "universe")
+BENCHMARKS = ("features", "data_store", "training", "mamba", "options", "options_analytics",
+              "registry", "eval_stats", "eval_dm_size",
+              "serving", "serving_arrow", "eval_random_walk", "universe")
 # Small-MLP inference wants these set before Python starts (see benchmarks/options.py).
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "1000000000", "MALLOC_TRIM_THRESHOLD_": "1000000000",
                  "MALLOC_TOP_PAD_": "536870912", "OMP_WAIT_POLICY": "PASSIVE"}

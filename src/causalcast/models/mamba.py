@@ -15,7 +15,8 @@ initial memories span 1/dt_max to 1/dt_min bars.
 Forecasting reads only the last bar, so the last block computes only its last output
 (`scan.selective_last`, one parallel reduction, fused so the (B, L, D, N) decay tensor is
 never stored) and projects only the last position; earlier blocks use the full
-`scan.parallel_scan`. `forward(x, last_only=False)` on a block returns
+`scan.selective_scan` (the blocked scan with hand-written gradients, its chunk length and
+threads chosen per shape by `scan_plan`). `forward(x, last_only=False)` on a block returns
 the whole sequence (used by the benchmark against mambapy).
 """
 
@@ -30,7 +31,7 @@ from torch import nn
 
 from causalcast.models.base import ForecastModel, ModelConfig, register
 from causalcast.models.heads import DistributionHead
-from causalcast.models.scan import parallel_scan, selective_last
+from causalcast.models.scan import selective_last, selective_scan
 
 
 @dataclass(kw_only=True)
@@ -105,9 +106,7 @@ class MambaBlock(nn.Module):
             y = selective_last(delta, A, delta * u, b_in, c_in[:, -1]) + self.D * u[:, -1]
             y = y.unsqueeze(1) * F.silu(z[:, -1:])
         else:
-            bx = (delta * u).unsqueeze(-1) * b_in.unsqueeze(2)               # (B, L, Di, N)
-            h = parallel_scan(torch.exp(delta.unsqueeze(-1) * A), bx)        # (B, L, Di, N)
-            y = torch.einsum("bldn,bln->bld", h, c_in) + self.D * u
+            y = selective_scan(delta, A, delta * u, b_in, c_in) + self.D * u    # (B, L, Di)
             y = y * F.silu(z)
         return self.out_proj(y)
 
