@@ -104,7 +104,8 @@ def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.nd
 
 def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
               grid: FDGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(σ, converged) by Illinois regula falsi in log σ with the FD pricer.
+    """(σ, converged) by Illinois regula falsi in log σ with the FD pricer, safeguarded by
+    bisection, to 1e-7 in log σ (far below the PDE grid's own error).
 
     The bracket starts tight: the European implied volatility σ_E of the American price is an
     upper bound (the premium is ≥ 0) and σ_E/2 a usual lower one; an end that does not bracket
@@ -139,13 +140,15 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
         fb[widen] = f(b[widen], widen)
     ok = (fa <= 0) & (fb >= 0)
     side = np.zeros(n, int)
+    bisect = np.zeros(n, bool)
     c = 0.5 * (a + b)
     active = np.flatnonzero(ok)
-    for _ in range(40):
+    for _ in range(60):
         if active.size == 0:
             break
         aa, bb, fa_, fb_ = a[active], b[active], fa[active], fb[active]
-        cc = np.where(fb_ != fa_, bb - fb_ * (bb - aa) / (fb_ - fa_), 0.5 * (aa + bb))
+        cc = np.where((fb_ != fa_) & ~bisect[active], bb - fb_ * (bb - aa) / (fb_ - fa_),
+                      0.5 * (aa + bb))
         fc = f(cc, active)
         left = fc < 0
         a[active] = np.where(left, cc, aa)
@@ -153,9 +156,14 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
         b[active] = np.where(left, bb, cc)
         fb[active] = np.where(left, np.where(side[active] == -1, 0.5 * fb_, fb_), fc)
         side[active] = np.where(left, -1, 1)
+        # Where the price is flat in σ (deep in the money, near exercise value) the secant
+        # stalls at one end: a step that did not halve the bracket makes the next a bisection.
+        width = b[active] - a[active]
+        bisect[active] = width > 0.5 * (bb - aa)
         moved = np.abs(cc - c[active])
         c[active] = cc
-        active = active[~((np.abs(fc) < 1e-9 * x.strike[active]) | (moved < 1e-9))]
+        active = active[~((np.abs(fc) < 1e-9 * x.strike[active]) | (moved < 1e-9)
+                          | (width < 1e-7))]
     return np.exp(c), ok
 
 
