@@ -78,8 +78,10 @@ def run(n_quotes: int, n_ql: int) -> dict[str, Any]:
     args = (price, 100.0, c["strike"], tau, c["rate"], c["div"], c["kind"])
     one_expiry = np.flatnonzero(tau == tau[0])
     # Warm-up outside the timing: weights loaded, compiled FD kernels loaded from numba's cache
-    # (about a second, once per process), on a few quotes that include a fallback.
+    # (about a second, once per process), on a few quotes plus one outside the trained domain
+    # (τ = 3 years), so that the finite-difference fallback's kernel is loaded too.
     american_iv(*(a if np.ndim(a) == 0 else a[::97] for a in args))
+    american_iv(20.0, 100.0, 110.0, 3.0, 0.03, 0.0, "put")
     network_idx = np.arange(price.size)
     for name, polish, idx in (("american_iv_network", False, np.arange(price.size)),
                               ("american_iv_network_fd_polish_one_expiry", True, one_expiry),
