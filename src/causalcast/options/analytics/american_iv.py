@@ -17,9 +17,11 @@ would leave σ errors of 1e-3 there, so with ``polish=True`` every network answe
 one Newton step on causalcast's finite-difference price, which is the independent check: its
 residual at the network's σ is returned per quote (``fd_residual``) and, since the network σ is
 already close, the one step brings σ to the FD pricer's accuracy (quadratic convergence).
-The cost is one batched PDE solve per distinct maturity, seconds to tens of seconds per
-expiry (`benchmarks/options_analytics.py`), so it is off by default: the default answer is
-the network's, fast, with σ errors of order 1e-4 (median) near the money.
+The cost is one compiled PDE solve (801 × 200 grid) per quote, milliseconds each, about 100×
+the network's cost per quote (`benchmarks/options_analytics.py`), so it is off by default: the
+default answer is the network's, fast, with σ errors of order 1e-4 (median) near the money.
+The whole chain is one batched Newton (premium and vega from `options.premium_jet`), and the
+fallback's regula falsi prices all its quotes in one compiled call per iteration.
 """
 
 from __future__ import annotations
