@@ -155,21 +155,28 @@ def _theta_step(v, a, b, c, dt, theta, left, payoff, exercise, rhs, beta, rr):  
     """
     m = rhs.shape[0]
     explicit = (1.0 - theta) * dt
-    for i in range(m):
-        rhs[i] = v[i + 1] + explicit * (a * v[i] + b * v[i + 1] + c * v[i + 2])
+    # implicit side: (1 - θ dt b) V_i - θ dt a V_{i-1} - θ dt c V_{i+1}
     lo, di, up = -theta * dt * a, 1.0 - theta * dt * b, -theta * dt * c
-    rhs[0] -= lo * left   # left boundary value at the new time level; right boundary is 0
-    beta[m - 1] = di
-    rr[m - 1] = rhs[m - 1]
+    # One sweep from the right builds the explicit right-hand side and eliminates the
+    # super-diagonal; beta holds the reciprocals of the eliminated diagonal (one division per
+    # point). The left boundary value at the new level enters row 0; the right one is 0.
+    r = v[m] + explicit * (a * v[m - 1] + b * v[m] + c * v[m + 1])
+    if m == 1:
+        r -= lo * left
+    beta[m - 1] = 1.0 / di
+    rr[m - 1] = r
     for i in range(m - 2, -1, -1):
-        f = up / beta[i + 1]
-        beta[i] = di - f * lo
-        rr[i] = rhs[i] - f * rr[i + 1]
+        r = v[i + 1] + explicit * (a * v[i] + b * v[i + 1] + c * v[i + 2])
+        if i == 0:
+            r -= lo * left
+        f = up * beta[i + 1]
+        beta[i] = 1.0 / (di - f * lo)
+        rr[i] = r - f * rr[i + 1]
     v[0] = left
     v[m + 1] = 0.0
     prev = left
     for i in range(m):
-        val = (rr[i] - lo * prev) / beta[i]
+        val = (rr[i] - lo * prev) * beta[i]
         if exercise and val < payoff[i + 1]:
             val = payoff[i + 1]
         v[i + 1] = val
