@@ -104,3 +104,48 @@ def test_http_bad_strategy_is_422_naming_the_field(client) -> None:
         "legs": [{"quantity": 1, "kind": "call", "strike": 100, "tau": 0.2}], "spot": 100,
         "sigma": 0.2, "dates": [0.5]})
     assert r.status_code == 422 and "dates" in json.dumps(r.json())
+
+
+def _american_quotes() -> dict:
+    """Three American quotes priced by QuantLib's finite differences at σ = 0.25."""
+    from causalcast.options.quantlib_ref import quantlib_price
+
+    strike, tau = [95.0, 100.0, 105.0], [0.5, 0.5, 0.5]
+    price = quantlib_price(100.0, strike, tau, 0.25, 0.04, 0.01, ["put", "put", "call"],
+                           "american", "fd", 400)
+    return {"price": [float(p) for p in price], "spot": [100.0] * 3, "strike": strike,
+            "tau": tau, "rate": [0.04] * 3, "div": [0.01] * 3, "kind": ["put", "put", "call"]}
+
+
+def test_polish_through_cli_and_http(client, tmp_path) -> None:
+    """--polish / "polish": true reach american_iv: each quote gets its FD residual, and the
+    polished σ is the network σ moved by one FD Newton step (so it differs, and is close to the
+    σ = 0.25 that priced the quotes); european + polish is refused naming the field."""
+    import pandas as pd
+
+    quotes = _american_quotes()
+    body = {"quotes": quotes, "style": "american"}
+    plain = client.post("/v1/options/implied-vol", json=body).json()
+    polished = client.post("/v1/options/implied-vol", json={**body, "polish": True})
+    assert polished.status_code == 200, polished.text
+    out = polished.json()
+    assert "fd_residual" not in plain and len(out["fd_residual"]) == 3
+    assert all(r is not None and abs(r) < 0.05 for r in out["fd_residual"])
+    assert "fd_residual" in out["units"]
+    for net, pol in zip(plain["implied_volatility"], out["implied_volatility"], strict=True):
+        assert net != pol and abs(pol - 0.25) < 2e-3
+    bad = client.post("/v1/options/implied-vol", json={"quotes": quotes, "polish": True})
+    assert bad.status_code == 422 and "polish" in bad.text
+
+    path = tmp_path / "quotes.csv"
+    frame = pd.DataFrame(quotes).rename(columns={"kind": "type"})
+    frame.to_csv(path, index=False)
+    res = runner.invoke(app, ["options", "iv", "--quotes", str(path), "--style", "american",
+                              "--polish", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["quotes"]
+    assert [r["implied_volatility"] for r in rows] == pytest.approx(out["implied_volatility"],
+                                                                    abs=1e-12)
+    assert all(r["fd_residual"] is not None for r in rows)
+    res = runner.invoke(app, ["options", "iv", "--quotes", str(path), "--polish"])
+    assert res.exit_code == 2 and "--polish" in res.output

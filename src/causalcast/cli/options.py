@@ -20,9 +20,10 @@ CSV_INPUTS = ("spot", "strike", "tau", "sigma")
 
 
 def register(app: typer.Typer) -> None:
-    from causalcast.cli import options_analytics
+    from causalcast.cli import options_analytics, options_chain
 
     options_analytics.register(options_app)
+    options_chain.register(options_app)
     app.add_typer(options_app, name="options")
 
 

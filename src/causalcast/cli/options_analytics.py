@@ -20,17 +20,21 @@ def register(options_app: typer.Typer) -> None:
     options_app.command("strategy")(strategy)
 
 
-def _solve(frame, style: str):
+def _solve(frame, style: str, polish: bool = False):
+    """(iv, reason, method, fd_residual or None) per quote."""
     from causalcast.options.analytics.american_iv import american_iv
     from causalcast.options.analytics.iv import european_iv
 
     args = (frame["price"], frame["spot"], frame["strike"], frame["tau"], frame["rate"],
             frame["div"], frame["type"].to_numpy())
     if style == "american":
-        res = american_iv(*args)
-        return res.iv, res.reason, res.method
+        res = american_iv(*args, polish=polish)
+        residual = res.fd_residual if polish else None
+        if polish and residual is None:
+            residual = [float("nan")] * len(res.iv)
+        return res.iv, res.reason, res.method, residual
     res = european_iv(*args)
-    return res.iv, res.reason, ["closed-form inversion"] * len(res.iv)
+    return res.iv, res.reason, ["closed-form inversion"] * len(res.iv), None
 
 
 def implied_vol(
@@ -42,10 +46,14 @@ def implied_vol(
     div: float = typer.Option(0.0, "--div"),
     kind: str = typer.Option("call", "--type", help="call or put."),
     style: str = typer.Option("european", "--style", help="european or american."),
+    polish: bool = typer.Option(False, "--polish", help="American: one Newton step on the "
+                                "finite-difference price after the network; reports its "
+                                "residual per quote (slower)."),
     quotes: Path = typer.Option(None, "--quotes", help="CSV of arrays: price,spot,strike,tau"
                                 "[,rate,div,type]."),
-    chain: Path = typer.Option(None, "--chain", help="A chain (CSV/Parquet, normalised "
-                               "schema): mids of its usable quotes."),
+    chain: str = typer.Option(None, "--chain", help="A chain (CSV/Parquet, normalised "
+                              "schema, or store:[PATH]?underlying=X[&as_of=T]): mids of its "
+                              "usable quotes."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Implied volatility of one quote, a CSV of arrays, or a whole chain; every refused quote
@@ -55,12 +63,15 @@ def implied_vol(
 
     if style not in ("european", "american"):
         fail(f"--style: expected european or american, got {style!r}")
+    if polish and style != "american":
+        fail("--polish: applies to --style american only")
     with clear_errors():
         if chain is not None:
-            from causalcast.options.analytics.chain import read_chain, validate_chain
+            from causalcast.options.analytics.chain import validate_chain
+            from causalcast.options.analytics.chain_source import load_chain
             from causalcast.options.analytics.parity import implied_forwards
 
-            checked = validate_chain(read_chain(chain))
+            checked = validate_chain(load_chain(chain))
             usable = checked.usable.copy()
             fwd = implied_forwards(usable, rate if rate else 0.04)
             usable["price"] = usable["mid"]
@@ -80,7 +91,7 @@ def implied_vol(
                 fail("give --price --spot --strike --tau, or --quotes CSV, or --chain file")
             frame = pd.DataFrame({"price": [option_price], "spot": [spot], "strike": [strike],
                                   "tau": [tau], "rate": [rate], "div": [div], "type": [kind]})
-        iv, reason, method = _solve(frame, style)
+        iv, reason, method, residual = _solve(frame, style, polish)
     single = chain is None and quotes is None
     if single and reason[0]:
         fail(f"price: {reason[0]}")
@@ -89,6 +100,9 @@ def implied_vol(
              "reason": r or None, "method": m or None}
             for k, t, ty, v, r, m in zip(frame["strike"], frame["tau"], frame["type"], iv,
                                          reason, method, strict=True)]
+    if residual is not None:
+        for row, res_i in zip(rows, residual, strict=True):
+            row["fd_residual"] = None if not np.isfinite(res_i) else float(res_i)
     if as_json:
         print_json(rows[0] if single else {"style": style, "quotes": rows})
         return
@@ -103,15 +117,17 @@ def implied_vol(
                          for r in rows]))
 
 
-def _fit(chain: Path, rate: float, style: str):
-    from causalcast.options.analytics.chain import read_chain, validate_chain
+def _fit(chain: str, rate: float, style: str):
+    from causalcast.options.analytics.chain import validate_chain
+    from causalcast.options.analytics.chain_source import load_chain
     from causalcast.options.analytics.surface import fit_surface
 
-    return fit_surface(validate_chain(read_chain(chain)), rate, style)
+    return fit_surface(validate_chain(load_chain(chain)), rate, style)
 
 
 def surface(
-    chain: Path = typer.Option(..., "--chain", help="Chain file (CSV/Parquet)."),
+    chain: str = typer.Option(..., "--chain", help="Chain file (CSV/Parquet) or "
+                              "store:[PATH]?underlying=X[&as_of=T]."),
     rate: float = typer.Option(0.04, "--rate", help="Flat continuous rate."),
     style: str = typer.Option("european", "--style", help="european or american inversion."),
     plot: Path = typer.Option(None, "--plot", help="Write the smiles to this PNG."),
@@ -152,8 +168,8 @@ def strategy(
     rate: float = typer.Option(0.04, "--rate"),
     div: float = typer.Option(0.0, "--div"),
     sigma: float = typer.Option(None, "--sigma", help="Flat lognormal σ (distribution a)."),
-    chain: Path = typer.Option(None, "--chain", help="Chain to fit the surface (distribution "
-                               "b; legs priced from it)."),
+    chain: str = typer.Option(None, "--chain", help="Chain file or store:[PATH]?underlying=X "
+                              "to fit the surface (distribution b; legs priced from it)."),
     forecast: str = typer.Option(None, "--forecast", help="Model law (c) as JSON: "
                                  '{"mu":..,"sigma":..,"nu":..,"horizon":..,"evidence":{..}}.'),
     target: float = typer.Option(None, "--target", help="Profit target for P(P&L ≥ target)."),

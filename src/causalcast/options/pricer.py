@@ -38,6 +38,7 @@ from causalcast.options.pinn import (
     PinnConfig,
     build,
 )
+from causalcast.options.premium_jet import PremiumJet
 from causalcast.weights import WeightsError, check_state_dict, load_weights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -53,10 +54,13 @@ class LoadedModels:
     sha256: dict[str, str]
     meta: dict[str, Any]
     european_jet: EuropeanJet = field(init=False, repr=False)
+    american_jet: PremiumJet | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # A numpy copy of the European weights, made once with the models it serves.
+        # Numpy copies of the weights, made once with the models they serve.
         object.__setattr__(self, "european_jet", EuropeanJet(self.european))
+        object.__setattr__(self, "american_jet",
+                           None if self.american is None else PremiumJet(self.american))
 
 
 def load_network(stem: Path, kind: str) -> tuple[torch.nn.Module, dict[str, Any], str]:
@@ -183,16 +187,17 @@ def _premium_terms(models: LoadedModels, t: list[torch.Tensor],
 def american_premium(models: LoadedModels, x: OptionInputs,
                      is_call: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(premium, ∂premium/∂σ) in price units: the served path's early-exercise premium
-    (`_premium_terms`) with its σ-derivative from one backward pass. American implied
-    volatility adds it to the exact European closed form and inverts the sum."""
-    if models.american is None:
+    network with its σ-derivative, evaluated in numpy forward mode (`premium_jet`; the torch
+    `_premium_terms` is its reference). American implied volatility adds it to the exact
+    European closed form and inverts the sum."""
+    if models.american is None or models.american_jet is None:
         raise OptionInputError("style: no American network in the loaded weights")
-    t = _tensors(x, False)
-    t[2] = t[2].clone().requires_grad_(True)
-    with torch.enable_grad():
-        prem = _premium_terms(models, t, torch.from_numpy(np.ascontiguousarray(is_call)))[0]
-        (d_sigma,) = torch.autograd.grad(prem.sum(), t[2])
-    return x.strike * prem.detach().numpy(), x.strike * d_sigma.numpy()
+    calls = np.asarray(is_call, dtype=bool)
+    prem, d_sigma = models.american_jet.put_premium(
+        np.where(calls, 1.0 / x.moneyness, x.moneyness), x.tau, x.sigma,
+        np.where(calls, x.div, x.rate), np.where(calls, x.rate, x.div))
+    scale = x.strike * np.where(calls, x.moneyness, 1.0)
+    return scale * prem, scale * d_sigma
 
 
 def pinn_greeks_autograd(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None,

@@ -54,16 +54,23 @@ def _implied_vol(req: ImpliedVolRequest) -> dict[str, Any]:
         cols = {k: np.asarray(getattr(q, k)) for k in ("price", "spot", "strike", "tau", "rate",
                                                        "div", "kind")}
     args = [cols[k] for k in ("price", "spot", "strike", "tau", "rate", "div", "kind")]
+    extra: dict[str, Any] = {}
     if req.style == "american":
-        res = american_iv(*args)
+        res = american_iv(*args, polish=req.polish)
         method = res.method.ravel().tolist()
+        if req.polish:
+            residual = res.fd_residual
+            extra["fd_residual"] = ([None] * res.iv.size if residual is None
+                                    else residual.ravel().tolist())
     else:
         res = european_iv(*args)
         method = ["closed-form inversion"] * res.iv.size
+    units = {"implied_volatility": "per year, 0.2 = 20%"}
+    if extra:
+        units["fd_residual"] = "price units: FD price at the network σ minus the quote"
     return json_safe({"style": req.style, "implied_volatility": res.iv.ravel().tolist(),
                       "reason": [r or None for r in res.reason.ravel().tolist()],
-                      "method": [m or None for m in method],
-                      "units": {"implied_volatility": "per year, 0.2 = 20%"}})
+                      "method": [m or None for m in method], **extra, "units": units})
 
 
 @router.post("/implied-vol")

@@ -59,11 +59,16 @@ class ImpliedVolRequest(_Strict):
     chain: list[ChainRow] | None = Field(None, max_length=MAX_QUOTES)
     style: Literal["european", "american"] = "european"
     rate: Number = 0.04
+    # American only: one Newton step on the finite-difference price after the network, which
+    # also returns its residual per quote as the independent check (slower; see american_iv).
+    polish: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> ImpliedVolRequest:
         if (self.quotes is None) == (self.chain is None):
             raise ValueError("give exactly one of quotes or chain")
+        if self.polish and self.style != "american":
+            raise ValueError("polish: applies to style 'american' only")
         return self
 
 

@@ -17,9 +17,11 @@ would leave σ errors of 1e-3 there, so with ``polish=True`` every network answe
 one Newton step on causalcast's finite-difference price, which is the independent check: its
 residual at the network's σ is returned per quote (``fd_residual``) and, since the network σ is
 already close, the one step brings σ to the FD pricer's accuracy (quadratic convergence).
-The cost is one batched PDE solve per distinct maturity, seconds to tens of seconds per
-expiry (`benchmarks/options_analytics.py`), so it is off by default: the default answer is
-the network's, fast, with σ errors of order 1e-4 (median) near the money.
+The cost is one compiled PDE solve (801 × 200 grid) per quote, milliseconds each, about 100×
+the network's cost per quote (`benchmarks/options_analytics.py`), so it is off by default: the
+default answer is the network's, fast, with σ errors of order 1e-4 (median) near the money.
+The whole chain is one batched Newton (premium and vega from `options.premium_jet`), and the
+fallback's regula falsi prices all its quotes in one compiled call per iteration.
 """
 
 from __future__ import annotations
@@ -104,7 +106,13 @@ def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.nd
 
 def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
               grid: FDGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(σ, converged) by Illinois regula falsi in log σ on [1e-3, 5] with the FD pricer."""
+    """(σ, converged) by Illinois regula falsi in log σ with the FD pricer, safeguarded by
+    bisection, to 1e-7 in log σ (far below the PDE grid's own error).
+
+    The bracket starts tight: the European implied volatility σ_E of the American price is an
+    upper bound (the premium is ≥ 0) and σ_E/2 a usual lower one; an end that does not bracket
+    is widened to [1e-3, 5]. A tight bracket halves the number of PDE solves.
+    """
     n = price.size
     span = float(np.max(np.abs(np.log(x.moneyness)))) + 0.5
     grid = FDGrid(n_x=grid.n_x, n_t=grid.n_t, moneyness_span=max(span, grid.moneyness_span))
@@ -115,17 +123,34 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
                                         grid) - price[idx]
 
     all_idx = np.arange(n)
-    a, b = np.full(n, np.log(1e-3)), np.full(n, np.log(5.0))
-    fa, fb = f(a, all_idx), f(b, all_idx)
+    upper = european_iv(price, x.spot, x.strike, x.tau, x.rate, x.div, calls,
+                        min_vega_sigma=0.0).iv
+    known = np.isfinite(upper) & (upper > 2e-3) & (upper < 5.0)
+    a = np.log(np.where(known, 0.5 * upper, 1e-3))
+    b = np.log(np.where(known, upper, 5.0))
+    fab = f(np.concatenate([a, b]), np.concatenate([all_idx, all_idx]))
+    fa, fb = fab[:n], fab[n:]
+    widen = np.flatnonzero(fa > 0)
+    if widen.size:   # the root lies below σ_E/2: [1e-3, σ_E/2]
+        b[widen], fb[widen] = a[widen], fa[widen]
+        a[widen] = np.log(1e-3)
+        fa[widen] = f(a[widen], widen)
+    widen = np.flatnonzero(fb < 0)
+    if widen.size:   # the FD price sits below the quote at σ_E (discretisation): [σ_E, 5]
+        a[widen], fa[widen] = b[widen], fb[widen]
+        b[widen] = np.log(5.0)
+        fb[widen] = f(b[widen], widen)
     ok = (fa <= 0) & (fb >= 0)
     side = np.zeros(n, int)
+    bisect = np.zeros(n, bool)
     c = 0.5 * (a + b)
     active = np.flatnonzero(ok)
-    for _ in range(40):
+    for _ in range(60):
         if active.size == 0:
             break
         aa, bb, fa_, fb_ = a[active], b[active], fa[active], fb[active]
-        cc = np.where(fb_ != fa_, bb - fb_ * (bb - aa) / (fb_ - fa_), 0.5 * (aa + bb))
+        cc = np.where((fb_ != fa_) & ~bisect[active], bb - fb_ * (bb - aa) / (fb_ - fa_),
+                      0.5 * (aa + bb))
         fc = f(cc, active)
         left = fc < 0
         a[active] = np.where(left, cc, aa)
@@ -133,9 +158,14 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
         b[active] = np.where(left, bb, cc)
         fb[active] = np.where(left, np.where(side[active] == -1, 0.5 * fb_, fb_), fc)
         side[active] = np.where(left, -1, 1)
+        # Where the price is flat in σ (deep in the money, near exercise value) the secant
+        # stalls at one end: a step that did not halve the bracket makes the next a bisection.
+        width = b[active] - a[active]
+        bisect[active] = width > 0.5 * (bb - aa)
         moved = np.abs(cc - c[active])
         c[active] = cc
-        active = active[~((np.abs(fc) < 1e-9 * x.strike[active]) | (moved < 1e-9))]
+        active = active[~((np.abs(fc) < 1e-9 * x.strike[active]) | (moved < 1e-9)
+                          | (width < 1e-7))]
     return np.exp(c), ok
 
 
