@@ -1,13 +1,11 @@
 """Throwaway servers for tests that need real ones: a PostgreSQL cluster and an S3-compatible
 object store (moto's server), both on loopback, started once per session and stopped after it.
 
-Use them through the fixtures (import them into a conftest.py)::
-
-    from tests.support.servers import postgres_server, s3_server, postgres_url, s3_url  # noqa
-
-``postgres_url`` is a fresh database per test (``CREATE DATABASE``), ``s3_url`` a fresh bucket
-per test. Without the server binaries the tests skip with one line saying what to install; with
-``CI=true`` they fail instead, so CI cannot go green by skipping them.
+The fixtures are registered for every test by ``pytest_plugins`` in tests/conftest.py (a
+session server starts only when a test asks for it): ``postgres_url`` is a fresh database per
+test (``CREATE DATABASE``), ``s3_url`` a fresh bucket per test. Without the server binaries
+the tests skip with one line saying what to install; with ``CI=true`` they fail instead, so CI
+cannot go green by skipping them.
 """
 
 from __future__ import annotations

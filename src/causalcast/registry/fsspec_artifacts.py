@@ -91,12 +91,17 @@ class FsspecArtifactStore:
 
     # ------------------------------------------------------------------ objects
     def _write_atomically(self, target: str, data: bytes) -> None:
+        """Local disks: temporary name, then rename. Object storage: one PUT, which the
+        server makes visible only complete (so a killed writer leaves nothing behind)."""
         folder, name = target.rsplit("/", 1)
-        temp = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
         try:
-            self.fs.makedirs(folder, exist_ok=True)
-            self.fs.pipe_file(temp, data)
-            self.fs.mv(temp, target)
+            if isinstance(self.fs, LocalFileSystem):
+                temp = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+                self.fs.makedirs(folder, exist_ok=True)
+                self.fs.pipe_file(temp, data)
+                self.fs.mv(temp, target)
+            else:
+                self.fs.pipe_file(target, data)
         except OSError as exc:
             raise RegistryError(f"artifact store {self.url}: cannot write {target} ({exc}); "
                                 f"nothing stored") from None
@@ -110,18 +115,15 @@ class FsspecArtifactStore:
         data = bytes(data)
         digest = sha256_hex(data)
         target = self._path(digest)
-        info = self._info(target)
-        if info is not None and info.get("size") == len(data) and self.check(digest) is None:
-            self._refresh_age(target, data)
-            return digest
+        if isinstance(self.fs, LocalFileSystem):
+            info = self._info(target)
+            if info is not None and info.get("size") == len(data) and self.check(digest) is None:
+                os.utime(target)
+                return digest
+        # Object storage has no touch: writing the same bytes again (one PUT) is how its age is
+        # refreshed, and it replaces a damaged copy too.
         self._write_atomically(target, data)
         return digest
-
-    def _refresh_age(self, target: str, data: bytes) -> None:
-        if isinstance(self.fs, LocalFileSystem):
-            os.utime(target)
-        else:  # object storage has no touch: the same bytes, rewritten in one PUT
-            self._write_atomically(target, data)
 
     def get(self, digest: str) -> bytes:
         target = self._path(digest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
@@ -16,3 +17,9 @@ def is_database_url(home: object) -> bool:
 def redact(url: str) -> str:
     """The URL with its password replaced, for messages and logs."""
     return _PASSWORD.sub(r"\1***@", url)
+
+
+def as_home(text: object) -> str | Path:
+    """A registry home as `Registry.open` takes it: a database URL stays a string (as a Path
+    its ``//`` would collapse), anything else is a folder."""
+    return str(text) if is_database_url(str(text)) else Path(str(text))

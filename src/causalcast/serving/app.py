@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
+from causalcast.registry.urls import as_home
 from causalcast.serving import routes_admin, routes_forecast, routes_options
 from causalcast.serving.body import add_body_schemas, error_json
 from causalcast.serving.config import ServeConfig
@@ -145,5 +146,5 @@ def app_from_env() -> FastAPI:
     import os
 
     raw = json.loads(os.environ[CONFIG_ENV])
-    raw["home"] = Path(raw["home"])
+    raw["home"] = as_home(raw["home"])
     return create_app(ServeConfig(**raw))

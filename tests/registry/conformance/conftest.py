@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.registry.conformance.backends import OPENERS, Backend
-from tests.support.servers import postgres_server, postgres_url, s3_server, s3_url  # noqa: F401
 
 
 @pytest.fixture(params=sorted(OPENERS))
