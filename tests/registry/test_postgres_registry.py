@@ -169,4 +169,5 @@ def test_missing_server_binaries_skip_locally_but_fail_under_ci(
     monkeypatch.setenv("CI", ci)
     expected = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(expected, match="apt-get install postgresql"):
-        servers.missing("PostgreSQL server (initdb, pg_ctl)", "apt-get install postgresql")
+        servers.missing("PostgreSQL server (initdb, pg_ctl) not found: install it "
+                        "(Debian: apt-get install postgresql)")

@@ -10,6 +10,7 @@ cannot go green by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -36,9 +37,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def missing(what: str, install: str) -> None:
-    """Skip (fail under CI=true) because a server binary is not installed."""
-    message = f"{what} not found: install it ({install})"
+def missing(message: str) -> None:
+    """Skip (fail under CI=true) because a server binary is not installed; ``message`` says
+    what to install."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " [CI=true: missing binaries fail the run]", pytrace=False)
     pytest.skip(message)
@@ -84,40 +85,61 @@ def _as_postgres_user(args: list[str]) -> list[str]:
     return ["su", PG_USER, "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in args)]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+class ServerUnavailable(RuntimeError):
+    """A server cannot run here (binaries or packages missing); the message says what to
+    install."""
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A throwaway cluster in a temporary folder (as the ``postgres`` user when root), on a
+    free port, stopped and deleted on exit. Also used by benchmarks/registry.py."""
     bindir = postgres_bindir()
     if bindir is None:
-        missing("PostgreSQL server (initdb, pg_ctl)", "Debian: apt-get install postgresql")
+        raise ServerUnavailable("PostgreSQL server (initdb, pg_ctl) not found: install it "
+                                "(Debian: apt-get install postgresql)")
+    user = None
     if os.geteuid() == 0:
         try:
             user = pwd.getpwnam(PG_USER)
         except KeyError:
-            missing(f"user {PG_USER!r} to run PostgreSQL", "apt-get install postgresql")
-    pytest.importorskip("psycopg", reason="psycopg not installed: pip install "
-                                          "'causalcast[postgres]'")
+            raise ServerUnavailable(f"user {PG_USER!r} to run PostgreSQL not found: install "
+                                    f"it (apt-get install postgresql)") from None
     base = Path(tempfile.mkdtemp(prefix="causalcast-pg-"))
     datadir, sockdir = base / "data", base / "sock"
     sockdir.mkdir()
-    if os.geteuid() == 0:
+    if user is not None:
         os.chown(base, user.pw_uid, user.pw_gid)
         os.chown(sockdir, user.pw_uid, user.pw_gid)
     port = free_port()
     log = base / "server.log"
-    subprocess.run(_as_postgres_user([str(bindir / "initdb"), "-D", str(datadir), "-U",
-                                      PG_USER, "-A", "trust", "--no-sync", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    options = (f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-               f"-c max_connections=200 -c shared_buffers=32MB")
-    subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(datadir), "-l",
-                                      str(log), "-o", options, "-w", "start"]),
-                   check=True, capture_output=True)
     try:
+        subprocess.run(_as_postgres_user([str(bindir / "initdb"), "-D", str(datadir), "-U",
+                                          PG_USER, "-A", "trust", "--no-sync", "-E", "UTF8"]),
+                       check=True, capture_output=True)
+        options = (f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   f"-c max_connections=200 -c shared_buffers=32MB")
+        subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(datadir), "-l",
+                                          str(log), "-o", options, "-w", "start"]),
+                       check=True, capture_output=True)
         yield PostgresServer(port, datadir)
     finally:
-        subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(datadir), "-m",
-                                          "immediate", "-w", "stop"]), capture_output=True)
+        if datadir.exists():
+            subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(datadir),
+                                              "-m", "immediate", "-w", "stop"]),
+                           capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    pytest.importorskip("psycopg", reason="psycopg not installed: pip install "
+                                          "'causalcast[postgres]'")
+    try:
+        with running_postgres() as server:
+            yield server
+    except ServerUnavailable as exc:
+        missing(str(exc))
 
 
 @pytest.fixture
@@ -149,18 +171,19 @@ class S3Server:
         return f"s3://{name}"
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+@contextlib.contextmanager
+def running_s3() -> Iterator[S3Server]:
+    """moto's S3 server in a subprocess on a free loopback port, killed on exit."""
     try:
         import boto3  # noqa: F401
         import moto.server  # noqa: F401
         import s3fs  # noqa: F401
     except ImportError as exc:
-        missing(f"S3 test server ({exc.name})", "pip install 'causalcast[dev,postgres]'")
+        raise ServerUnavailable(f"S3 test server ({exc.name}) not found: install it "
+                                f"(pip install 'causalcast[dev,postgres]')") from None
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -169,12 +192,21 @@ def s3_server() -> Iterator[S3Server]:
                     break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("moto S3 server did not start", pytrace=False)
+                    raise RuntimeError("moto S3 server did not start") from None
                 time.sleep(0.1)
-        yield S3Server(endpoint)
+        yield S3Server(f"http://127.0.0.1:{port}")
     finally:
         server.kill()
         server.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    try:
+        with running_s3() as server:
+            yield server
+    except ServerUnavailable as exc:
+        missing(str(exc))
 
 
 @pytest.fixture
