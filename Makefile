@@ -16,7 +16,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,bench,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,ray,postgres]'
 	touch $@ $(VENV)/.stamp-run
 
 run: $(VENV)/.stamp-run

@@ -133,8 +133,10 @@ def running_postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    pytest.importorskip("psycopg", reason="psycopg not installed: pip install "
-                                          "'causalcast[postgres]'")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing("psycopg not found: install it (pip install 'causalcast[postgres]')")
     try:
         with running_postgres() as server:
             yield server
