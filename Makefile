@@ -16,7 +16,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,bench,ray,yahoo,web-test]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,ray,yahoo,postgres,web-test]'
 	$(BIN)/pip install --quiet --no-deps 'optionlab==1.9.1'  # see the bench extra
 	touch $@ $(VENV)/.stamp-run
 

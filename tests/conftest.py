@@ -10,6 +10,10 @@ import pytest
 
 from causalcast.data.synthetic import make_universe
 
+# Throwaway PostgreSQL and S3 servers (postgres_server, postgres_url, s3_server, s3_url),
+# started only by the tests that ask for them.
+pytest_plugins = ("tests.support.servers",)
+
 
 def random_ohlcv(n: int, seed: int = 0, freq: str = "B", start: str = "2015-01-01",
                  flat_every: int = 0) -> pd.DataFrame:

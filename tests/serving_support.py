@@ -24,12 +24,14 @@ SERVING_TEST_GATES = ("leakage_audit", "beats_naive_baseline")
 
 
 def train_and_register(home: Path, models: tuple[str, ...] = ("ridge", "lstm"),
-                       seed: int = 0, promote: bool = True) -> list[str]:
+                       seed: int = 0, promote: bool = True,
+                       registry_home: str | None = None) -> list[str]:
     """Train each model globally on the synthetic data, register it with its audit and a
-    validation comparison against the naive baseline, and promote it. Returns version refs."""
+    validation comparison against the naive baseline, and promote it. Returns version refs.
+    ``registry_home``: a registry elsewhere (a postgresql:// URL) than ``home``'s."""
     out = home / "jobs"
     frames, _ = resolve_source(DATA)
-    registry = Registry.open(home)
+    registry = Registry.open(registry_home or home)
     run_id = registry.start_run(name="serving-test")
     registry.record_audit(run_id, run_audit(frames, n_cuts=3))
     naive = run_job(JobSpec(model="naive", data=DATA, out_dir=str(out), lookback=20,
@@ -66,7 +68,7 @@ def free_port() -> int:
 class Server:
     """`causalcast serve` in a subprocess; waits until /readyz answers 200."""
 
-    def __init__(self, home: Path, *args: str, api_key: str | None = None):
+    def __init__(self, home: Path | str, *args: str, api_key: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CAUSALCAST_NO_REEXEC": "0"}

@@ -34,12 +34,21 @@ def test_port_outside_range_is_refused(tmp_path, port):
     assert "--port" in one_line_error(["--home", str(tmp_path), "--port", port])
 
 
-@pytest.mark.parametrize("url", ["postgresql://user@localhost/causalcast", "sqlite:///x.db",
-                                 "s3://bucket/registry"])
+@pytest.mark.parametrize("url", ["sqlite:///x.db", "s3://bucket/registry"])
 def test_url_looking_home_is_refused(tmp_path, url):
     os.chdir(tmp_path)
     line = one_line_error(["--home", url, "--port", "8000"])
     assert "--home" in line and "URL" in line
+    assert not any(tmp_path.iterdir())   # no folder named 's3:' was made
+
+
+def test_an_unreachable_postgresql_home_is_one_line_before_serving(tmp_path, monkeypatch):
+    """A database home is served (replicas share one), but a wrong one fails at start-up."""
+    os.chdir(tmp_path)
+    monkeypatch.setenv("CAUSALCAST_ARTIFACTS_URL", f"file://{tmp_path}/objects")
+    line = one_line_error(["--home", "postgresql://user:secret@127.0.0.1:1/causalcast",
+                           "--port", "8000"])
+    assert "--home" in line and "cannot connect" in line and "secret" not in line
     assert not any(tmp_path.iterdir())   # no folder named 'postgresql:' was made
 
 

@@ -46,6 +46,24 @@ def writable_home(home: Path) -> Path:
     return home
 
 
+def registry_home(text: str | Path) -> str | Path:
+    """A ``--home`` as `Registry.open` takes it (a ``postgresql://`` URL or a folder)."""
+    from causalcast.registry.urls import as_home
+
+    return as_home(text)
+
+
+def local_home(text: str | Path, command: str) -> Path:
+    """A ``--home`` that must be a folder (commands that copy or rebuild SQLite files)."""
+    home = registry_home(text)
+    if not isinstance(home, Path):
+        from causalcast.registry.urls import redact
+
+        fail(f"--home {redact(str(home))}: `{command}` works on a registry folder; back up a "
+             f"PostgreSQL registry with pg_dump and its object store's own tools")
+    return home
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 

@@ -25,7 +25,9 @@ from causalcast.cli.common import (
     console,
     err_console,
     fail,
+    local_home,
     print_json,
+    registry_home,
     table,
 )
 from causalcast.registry import (
@@ -45,8 +47,10 @@ registry_app = typer.Typer(help="Model versions, stages and artifacts.", no_args
 
 #: More objects than this in one gc are shown as a dry run first (rerun with --yes).
 LARGE_GC = 50
-HOME_OPTION = typer.Option(Path(".causalcast"), "--home",
-                           help="Where results are kept (same as `causalcast run`).")
+HOME_OPTION = typer.Option(".causalcast", "--home", envvar="CAUSALCAST_REGISTRY_URL",
+                           help="Where results are kept (same as `causalcast run`): a folder, "
+                                "or a postgresql:// URL (artifacts from "
+                                "CAUSALCAST_ARTIFACTS_URL).")
 
 
 def register(app: typer.Typer) -> None:
@@ -54,12 +58,12 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
-def _open(home: Path, create: bool = False, damaged_is_a_problem: bool = False
+def _open(home: str, create: bool = False, damaged_is_a_problem: bool = False
           ) -> Iterator[Registry]:
     """The registry under ``home``; never creates one. Errors become one line and exit 2,
     except damage when the caller reports it itself (`verify`)."""
     try:
-        reg = Registry.open(home, create=create)
+        reg = Registry.open(registry_home(home), create=create)
     except DamagedError:
         if damaged_is_a_problem:
             raise
@@ -92,7 +96,7 @@ def list_versions(
     stage: str = typer.Option(None, "--stage", help=f"Only this stage: {', '.join(STAGES)}."),
     run: str = typer.Option(None, "--run", help="Only versions of this run."),
     runs: bool = typer.Option(False, "--runs", help="List runs with job progress instead."),
-    home: Path = HOME_OPTION,
+    home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List model versions (or runs with --runs)."""
@@ -121,7 +125,7 @@ def list_versions(
 def show(
     ref: str = typer.Argument(None, help="Version: id, name:version or name@stage."),
     run: str = typer.Option(None, "--run", help="Show a run's jobs (errors included) instead."),
-    home: Path = HOME_OPTION,
+    home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show one version (config, metrics, lineage, stage history) or one run's jobs."""
@@ -165,7 +169,7 @@ def show(
 
 
 @registry_app.command("verify")
-def verify(home: Path = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def verify(home: str = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Re-hash every artifact and check every reference; exit 1 on any problem (a damaged
     database included: it is the first problem, and nothing else is checked against it)."""
     try:
@@ -196,7 +200,7 @@ def promote(
                            "the login name."),
     gate: list[str] = typer.Option(None, "--gate", help="Gates to apply instead of the "
                                    "defaults (repeatable)."),
-    home: Path = HOME_OPTION,
+    home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Move a version to a stage; to production only if every gate passes (exit 1 if not)."""
@@ -228,7 +232,7 @@ def rollback(
     name: str = typer.Argument(..., help="Model name whose production version to roll back."),
     reason: str = typer.Option("", "--reason", help="Why (recorded)."),
     by: str = typer.Option(None, "--by", help="Who (recorded)."),
-    home: Path = HOME_OPTION,
+    home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Archive the production version and restore the one it replaced."""
@@ -249,7 +253,7 @@ def gc(
                              f"{LARGE_GC} objects would go (otherwise a dry run is shown)."),
     force: bool = typer.Option(False, "--force", help="Run even though the database and the "
                                "objects disagree wholesale (after a deliberate recover)."),
-    home: Path = HOME_OPTION,
+    home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove artifacts no version references (safe while writers run). A large deletion is
@@ -278,11 +282,12 @@ def gc(
 def backup_command(
     dest: Path = typer.Argument(..., help="New home to copy the registry into (must not "
                                 "hold a registry)."),
-    home: Path = HOME_OPTION,
+    home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Copy the registry (SQLite online backup + every referenced object, re-hashed) to DEST,
     then verify the copy. Safe while writers run."""
+    local_home(home, "registry backup")
     with _open(home) as reg, clear_errors():
         report = maintenance.backup(reg, dest)
     if as_json:
@@ -295,13 +300,13 @@ def backup_command(
 @registry_app.command("restore")
 def restore_command(
     source: Path = typer.Argument(..., help="A backup made by `causalcast registry backup`."),
-    home: Path = HOME_OPTION,
+    home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Verify a backup and put it in place of --home's registry (stop writers first). The
     previous registry folder is moved aside, never deleted."""
     with clear_errors():
-        moved = maintenance.restore(source, home)
+        moved = maintenance.restore(source, local_home(home, "registry restore"))
     if as_json:
         print_json({"restored_from": str(source), "previous_moved_to": moved and str(moved)})
         return
@@ -310,12 +315,12 @@ def restore_command(
 
 
 @registry_app.command("recover")
-def recover_command(home: Path = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def recover_command(home: str = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Rebuild a missing, empty or damaged database from the objects' own headers: each
     weights file becomes a candidate version `recovered/<model>/<scope>` (stop writers
     first; the damaged database is kept; promotions and metrics must be redone)."""
     with clear_errors():
-        report = maintenance.recover(home)
+        report = maintenance.recover(local_home(home, "registry recover"))
     if as_json:
         print_json(report.to_dict())
         return

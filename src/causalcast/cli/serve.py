@@ -43,12 +43,24 @@ def read_api_key(path: Path) -> str:
     return key[0].strip()
 
 
-def check_home(text: str) -> Path:
-    """The --home folder. A URL is refused (as a path it would silently become a folder named
-    'postgresql:'); a folder without a registry is served with a warning (options only)."""
+def check_home(text: str) -> Path | str:
+    """The --home folder, or a ``postgresql://`` registry (artifacts from
+    ``CAUSALCAST_ARTIFACTS_URL``; several replicas may serve one). Another URL is refused (as a
+    path it would silently become a folder named 'http:'); a folder without a registry is
+    served with a warning (options only)."""
+    from causalcast.registry.urls import is_database_url, redact
+
+    if is_database_url(text):
+        from causalcast.registry import Registry, RegistryError
+
+        try:  # a wrong URL or an unreachable server is one line now, not a 503 later
+            Registry.open(text, create=False).close()
+        except RegistryError as exc:
+            fail(f"--home {redact(text)}: {exc}")
+        return text
     if URL_SCHEME.match(text):
-        fail(f"--home {text}: expected a folder holding a causalcast registry, got a URL "
-             "(serving from a database URL is not supported)")
+        fail(f"--home {text}: expected a folder holding a causalcast registry or a "
+             "postgresql:// URL, got another URL")
     home = Path(text)
     if home.exists() and not home.is_dir():
         fail(f"--home {home}: not a folder")
@@ -62,8 +74,9 @@ def check_home(text: str) -> Path:
 
 
 def serve(
-    home_text: str = typer.Option(".causalcast", "--home", help="Registry folder to serve "
-                                  "from."),
+    home_text: str = typer.Option(".causalcast", "--home", envvar="CAUSALCAST_REGISTRY_URL",
+                                  help="Registry folder to serve from, or a postgresql:// URL "
+                                  "(artifacts from CAUSALCAST_ARTIFACTS_URL)."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", help="TCP port, 1-65535."),
     api_key_file: Path = typer.Option(None, "--api-key-file", envvar=KEY_FILE_ENV,
@@ -118,7 +131,9 @@ def serve(
     config = ServeConfig(home=home, api_key=key, cache_items=cache_items, poll_seconds=poll,
                          data_source=data, max_body_bytes=max_body, docs=docs)
     where = {"open": " (docs: /docs)", "key": " (docs: /docs, with the key)", "off": ""}[docs]
-    typer.echo(f"causalcast serving {home} on http://{host}:{port}{where}")
+    from causalcast.registry.urls import redact
+
+    typer.echo(f"causalcast serving {redact(str(home))} on http://{host}:{port}{where}")
     options = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
                "http": "httptools", "access_log": False}
     if workers == 1:

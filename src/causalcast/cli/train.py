@@ -183,8 +183,13 @@ def train(
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to use "
                                            "(e.g. ray://head:10001 or auto); implies "
                                            "--backend ray."),
-    home: Path | None = typer.Option(None, "--home", help="Registry home (default "
-                                     ".causalcast); implies --parallel."),
+    home: str | None = typer.Option(None, "--home", envvar="CAUSALCAST_REGISTRY_URL",
+                                    help="Registry home: a folder (default .causalcast) or "
+                                    "a postgresql:// URL (with --artifacts and --out); "
+                                    "implies --parallel."),
+    artifacts: str | None = typer.Option(None, "--artifacts", envvar="CAUSALCAST_ARTIFACTS_URL",
+                                         help="Where a postgresql:// registry keeps its "
+                                         "model files: s3://bucket/prefix or any fsspec URL."),
     run_id: str | None = typer.Option(None, "--run-id", help="Resume this run (only its "
                                       "missing jobs run), or name a new one; implies "
                                       "--parallel."),
@@ -236,8 +241,8 @@ def train(
                             verbose=not quiet and not registry_run,
                             progress=not quiet and registry_run)
         if registry_run:
-            summary = executor.run(spec, home=home or Path(".causalcast"), run_id=run_id,
-                                   out=out, audit=not no_audit)
+            summary = executor.run(spec, home=home or ".causalcast", run_id=run_id,
+                                   out=out, audit=not no_audit, artifacts=artifacts)
         else:
             summary = executor.run(spec, out=out, resume=resume, resume_hint=_resume_hint())
     except (PlanError, RunnerError, BackendError, RegistryError) as exc:

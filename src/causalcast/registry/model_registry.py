@@ -35,6 +35,7 @@ from causalcast.registry.file_artifacts import FileArtifactStore
 from causalcast.registry.gates import GateContext, run_gates
 from causalcast.registry.interfaces import ArtifactStore, MetadataStore
 from causalcast.registry.lineage import Lineage, canonical_json, code_version
+from causalcast.registry.networked import open_networked
 from causalcast.registry.records import (
     ArtifactError,
     BusyError,
@@ -55,6 +56,7 @@ from causalcast.registry.records import (
     VerifyReport,
 )
 from causalcast.registry.sqlite_store import SQLiteStore
+from causalcast.registry.urls import is_database_url, redact
 
 DEFAULT_GRACE_S = 3600.0
 MIN_TEMP_AGE_S = 600.0
@@ -91,14 +93,19 @@ class Registry:
 
     @classmethod
     def open(cls, home: str | Path = ".causalcast", *, create: bool = True,
-             busy_timeout_s: float = 60.0) -> Registry:
-        """SQLite + local artifacts under ``home/registry``.
+             busy_timeout_s: float = 60.0, artifacts: str | None = None) -> Registry:
+        """SQLite + local artifacts under ``home/registry``; or, when ``home`` is a
+        ``postgresql://`` URL, PostgreSQL + the fsspec store ``artifacts`` (see `networked`).
 
         ``create=False`` (read-only commands) refuses a home without a registry and creates
         nothing. ``create=True`` makes a new registry only in an empty place: a database that
         exists is never recreated (an empty or damaged one is refused, see `SQLiteStore`), and
         objects without a database are refused too (recreating the database would make every
         object look unreferenced to gc; `causalcast registry recover` rebuilds it)."""
+        if is_database_url(str(home)):
+            meta, store, lock, where = open_networked(str(home), artifacts, create=create,
+                                                      busy_timeout_s=busy_timeout_s)
+            return cls._owned(meta, store, lock, create, (str(home), busy_timeout_s, where))
         root = Path(home) / "registry"
         db = root / DB_NAME
         if not create and not db.exists():
@@ -122,19 +129,24 @@ class Registry:
                         f"backup (`causalcast registry restore`) or rebuild the versions "
                         f"(`causalcast registry recover`)")
         meta = SQLiteStore(db, busy_timeout_s=busy_timeout_s, setup_lock=lock, create=create)
+        return cls._owned(meta, artifacts, lock, create, (str(home), busy_timeout_s, None))
+
+    @classmethod
+    def _owned(cls, meta: MetadataStore, artifacts: ArtifactStore,
+               lock: Callable[[], AbstractContextManager[Any]], create: bool,
+               reopen: tuple[Any, ...]) -> Registry:
         owner = artifacts.read_owner()
         if create and owner != meta.created_at() and (
                 owner is None or next(artifacts.digests(), None) is None):
             # The objects remember which database they belong to, so gc can tell a recreated or
             # swapped database from garbage (a restored backup keeps its creation time).
             artifacts.write_owner(meta.created_at())
-        return cls(meta, artifacts, lock, reopen=(str(home), busy_timeout_s))
+        return cls(meta, artifacts, lock, reopen=reopen)
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._reopen is None:
             raise TypeError("only a Registry made by Registry.open can be pickled")
-        home, timeout = self._reopen
-        return (_reopen, (home, timeout))
+        return (_reopen, self._reopen)
 
     def close(self) -> None:
         self.meta.close()
@@ -441,7 +453,7 @@ class Registry:
         return report
 
     def _refuse_wholesale_disagreement(self, referenced: set[str], digests: list[str]) -> None:
-        where = f"registry {self._reopen[0] if self._reopen else ''}".rstrip()
+        where = f"registry {redact(self._reopen[0]) if self._reopen else ''}".rstrip()
         advice = ("; nothing deleted. Run `causalcast registry verify`; restore a backup or "
                   "`causalcast registry recover`, then gc (or --force if you are sure)")
         if not digests:
@@ -484,5 +496,5 @@ def _timed_lock(file_lock: FileLock, timeout_s: float
     return held
 
 
-def _reopen(home: str, busy_timeout_s: float) -> Registry:
-    return Registry.open(home, busy_timeout_s=busy_timeout_s)
+def _reopen(home: str, busy_timeout_s: float, artifacts: str | None = None) -> Registry:
+    return Registry.open(home, busy_timeout_s=busy_timeout_s, artifacts=artifacts)

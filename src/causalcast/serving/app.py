@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from causalcast import __version__
 from causalcast.options.pricer import load_models as load_option_networks
 from causalcast.options.pricer import price_options
+from causalcast.registry.urls import as_home
 from causalcast.serving import (
     routes_admin,
     routes_analytics,
@@ -126,5 +127,5 @@ def app_from_env() -> FastAPI:
     import os
 
     raw = json.loads(os.environ[CONFIG_ENV])
-    raw["home"] = Path(raw["home"])
+    raw["home"] = as_home(raw["home"])
     return create_app(ServeConfig(**raw))

@@ -26,6 +26,7 @@ from scipy import special
 
 from causalcast.data.quality import normalize_columns
 from causalcast.models.forecast import price_median_and_mean
+from causalcast.registry.urls import as_home
 from causalcast.serving.batcher import MicroBatcher
 from causalcast.serving.cache import LRUCache
 from causalcast.serving.loading import (
@@ -76,9 +77,10 @@ def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
 
 
 class ModelHub:
-    def __init__(self, home: Path, *, data_source: str | None = None, cache_items: int = 50_000,
+    def __init__(self, home: Path | str, *, data_source: str | None = None,
+                 cache_items: int = 50_000,
                  max_batch: int = 256, metrics: Any = None):
-        self.home = Path(home)
+        self.home = as_home(home)  # a folder, or a postgresql:// URL
         self.data_source = data_source
         self.state = ServingState(error="not loaded yet")
         self.cache = LRUCache(cache_items)

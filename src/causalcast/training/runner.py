@@ -44,6 +44,7 @@ from rich.console import Console
 
 from causalcast.registry import NotFoundError, Registry, fingerprint_frames
 from causalcast.registry.model_registry import new_run_id
+from causalcast.registry.urls import as_home, redact
 from causalcast.training.backends import BACKENDS, Backend, make_backend
 from causalcast.training.device import resolve_device
 from causalcast.training.plan import (
@@ -115,7 +116,7 @@ def _audit_settings(spec: RunSpec) -> dict[str, Any]:
             "split": spec.split_config(spec.n_folds).model_dump(mode="json")}
 
 
-def _resolve(registry: Registry, spec: RunSpec | None, run_id: str | None, home: Path,
+def _resolve(registry: Registry, spec: RunSpec | None, run_id: str | None, home: Path | str,
              out: str | Path | None) -> tuple[RunSpec, str, Path]:
     """The run's description, id and output folder; a known run id must match its record."""
     existing = None
@@ -138,10 +139,10 @@ def _resolve(registry: Registry, spec: RunSpec | None, run_id: str | None, home:
                               f"new run")
         return recorded, run_id, Path(existing.config["out"])
     if spec is None:
-        raise RunnerError(f"run {run_id!r}: no such run in {home}; give a run description "
-                          f"to start it")
+        raise RunnerError(f"run {run_id!r}: no such run in {redact(str(home))}; give a run "
+                          f"description to start it")
     run_id = run_id or new_run_id()
-    return spec, run_id, Path(out) if out is not None else home / "runs" / run_id
+    return spec, run_id, Path(out) if out is not None else Path(home) / "runs" / run_id
 
 
 def _already_done(registry: Registry, run_id: str, jobs: list[PlannedJob]) -> list[JobReport]:
@@ -200,19 +201,26 @@ class Executor:
     def run(self, spec: RunSpec | None = None, *, home: str | Path | None = None,
             out: str | Path | None = None, run_id: str | None = None, resume: bool = True,
             audit: bool | dict[str, Any] | Any = True, audit_cuts: int = 5, name: str = "",
-            resume_hint: str | None = None) -> RunSummary:
+            resume_hint: str | None = None, artifacts: str | None = None) -> RunSummary:
         """Train `spec`'s jobs. With ``home``: one registry run (``spec`` None resumes
         ``run_id`` with its stored description; ``audit`` True runs the leakage audit as a
         task, an `AuditReport` or dict is recorded as given, False records none). Without:
         job folders under ``out`` only, ``resume`` deciding whether finished or interrupted
         jobs there continue. Raises `PlanError`/`RunnerError`/`BackendError` before anything
-        runs if the description, run id or backend is unusable; job failures never raise."""
+        runs if the description, run id or backend is unusable; job failures never raise.
+        A ``postgresql://`` home keeps its artifacts at ``artifacts`` (an fsspec URL) and needs
+        ``out``: job folders on a path every node of the cluster sees."""
         if home is None:
             if spec is None or out is None:
                 raise RunnerError("a run without a registry home needs a description and an "
                                   "output folder (out)")
             return self._run_in_folder(spec, Path(out), resume, resume_hint)
-        return self._run_in_registry(spec, Path(home), out, run_id, audit, audit_cuts, name)
+        home = as_home(home)
+        if isinstance(home, str) and out is None and spec is not None:
+            raise RunnerError(f"--home {redact(home)}: a database registry needs --out, the "
+                              f"folder for job outputs (on a path every worker node sees)")
+        return self._run_in_registry(spec, home, out, run_id, audit, audit_cuts, name,
+                                     artifacts)
 
     def _jobs(self, spec: RunSpec, frames: dict[str, Any], out_root: Path, *, resume: bool,
               resume_hint: str) -> list[PlannedJob]:
@@ -237,15 +245,15 @@ class Executor:
         return self._summary("", "", status, n_workers, jobs, reports, started, None,
                              out_root)
 
-    def _run_in_registry(self, spec: RunSpec | None, home: Path, out: str | Path | None,
+    def _run_in_registry(self, spec: RunSpec | None, home: Path | str, out: str | Path | None,
                          run_id: str | None, audit: Any, audit_cuts: int,
-                         name: str) -> RunSummary:
+                         name: str, artifacts: str | None = None) -> RunSummary:
         started = time.perf_counter()
-        registry = Registry.open(home)
+        registry = Registry.open(home, artifacts=artifacts)
         try:
             spec, run_id, out_root = _resolve(registry, spec, run_id, home, out)
             frames = _frames(spec)
-            hint = f"causalcast train --home {home} --run-id {run_id}"
+            hint = f"causalcast train --home {redact(str(home))} --run-id {run_id}"
             jobs = self._jobs(spec, frames, out_root, resume=True, resume_hint=hint)
             fingerprints = {}
             for job in jobs:
@@ -267,15 +275,18 @@ class Executor:
                 else:
                     registry.record_audit(run_id, audit)
             worker = f"{socket.gethostname()}:{os.getpid()}/{self.backend}"
-            recorder = RegistryRecorder(registry, run_id, spec, fingerprints, home, worker)
+            # Lineage paths are relative to the home folder (a database home: to the run's
+            # output folder, recorded in the run's config).
+            recorder = RegistryRecorder(registry, run_id, spec, fingerprints,
+                                        home if isinstance(home, Path) else out_root, worker)
             status, n_workers = self._execute_all(recorder, todo, audit_task, reports,
                                                   len(jobs), len(reports), hint=hint,
                                                   run_id=run_id, registry=registry)
             registry.finish_run(run_id)
             run = registry.get_run(run_id)
             audit_passed = None if run.audit is None else bool(run.audit.get("passed"))
-            return self._summary(run_id, str(home), status, n_workers, jobs, reports, started,
-                                 audit_passed, out_root)
+            return self._summary(run_id, redact(str(home)), status, n_workers, jobs, reports,
+                                 started, audit_passed, out_root)
         finally:
             registry.close()
 
