@@ -114,6 +114,22 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A settings file as a dict, or a ValueError naming the file and what is wrong (a
+    folder, a missing file, bad TOML): the CLI turns it into one line, exit 2."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, expected a TOML settings file") from None
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such settings file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_settings(
     path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -122,8 +138,7 @@ def load_settings(
     """Defaults, then a TOML file, then CAUSALCAST_* environment variables, then overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        data = read_toml(Path(path))
     data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
     if overrides:
         data = _merge(data, overrides)

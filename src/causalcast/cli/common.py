@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -20,7 +21,10 @@ JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is escaped: it is printed verbatim (``pip install 'causalcast[bench]'``
+    # must not lose ``[bench]`` to rich markup).
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -32,8 +36,20 @@ def clear_errors() -> Iterator[None]:
 
     try:
         yield
-    except (DataValidationError, SplitError, FileNotFoundError, KeyError, ValueError) as exc:
-        fail(str(exc).strip("'\""))
+    except KeyError as exc:   # str(KeyError) wraps the message in quotes
+        fail(str(exc.args[0]) if exc.args else "missing key")
+    except (DataValidationError, SplitError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:    # a path that cannot be read or written: name it
+        fail(os_error_line(exc))
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: reason`` for a failed file operation (the path first, as every CLI error)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    return f"{exc.filename}: {reason}"
 
 
 def writable_home(home: Path) -> Path:

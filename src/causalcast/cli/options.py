@@ -124,7 +124,8 @@ def batch(
         if c in GREEK_COLUMNS and not greeks and c != "price":
             continue
         frame[c] = v
-    atomic_write_text(out, frame.to_csv(index=False))
+    with clear_errors():
+        atomic_write_text(out, frame.to_csv(index=False))
     flagged = int((~results["in_domain"]).sum())
     summary = {"rows": len(frame), "out": str(out), "seconds": round(elapsed, 4),
                "out_of_domain": flagged, "method": method}

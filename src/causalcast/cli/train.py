@@ -211,6 +211,13 @@ def train(
     if not registry_run and out is None:
         fail("--out: required for sequential training (or use --parallel / --home to train "
              "into the registry)")
+    if run_id is not None:   # before --home is created: a refused id leaves nothing behind
+        from causalcast.registry.names import check_path_component
+
+        try:
+            check_path_component(run_id, "--run-id")
+        except RegistryError as exc:
+            fail(str(exc))
     if registry_run and resume and run_id is None:
         fail("--resume: in parallel mode a run resumes by its id: --run-id RUN_ID (printed "
              "when the run started, and in `causalcast registry list`)")
