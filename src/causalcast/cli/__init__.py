@@ -9,6 +9,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from causalcast.cli import config as config_commands
 from causalcast.cli import data as data_commands
 from causalcast.cli import evaluate as evaluate_commands
 from causalcast.cli import options as options_commands
@@ -54,6 +55,7 @@ train_commands.register(app)
 registry_commands.register(app)
 serve_command.register(app)
 evaluate_commands.register(app)
+config_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

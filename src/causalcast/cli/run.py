@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from causalcast.cli.common import console, table, writable_home
+from causalcast.cli.common import clear_errors, console, table, writable_home
 from causalcast.config import load_settings
 
 
@@ -29,8 +29,9 @@ def _p(p) -> str:
 def run(
     profile: str = typer.Option("quick", "--profile", help="quick (about 5 min on 2 cores) "
                                 "or full (larger models, more symbols)."),
-    home: Path = typer.Option(Path(".causalcast"), "--home", help="Registry, data, report."),
-    seed: int = typer.Option(42, "--seed"),
+    home: Path | None = typer.Option(None, "--home", help="Registry, data, report (default: "
+                                     "the settings' home, .causalcast)."),
+    seed: int | None = typer.Option(None, "--seed", help="Default: the settings' seed, 42."),
     workers: int = typer.Option(None, "--workers", help="Training processes (default: cores)."),
 ) -> None:
     """Synthesise a universe, load MSFT, validate, build features, audit, train in parallel,
@@ -39,6 +40,10 @@ def run(
 
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile: choose from {list(PROFILES)}")
+    given = {"seed": seed, "home": None if home is None else str(home)}
+    with clear_errors():   # file, CAUSALCAST_* environment, then these flags
+        settings = load_settings(overrides={k: v for k, v in given.items() if v is not None})
+    seed, home = settings.seed, settings.home
     writable_home(home)
     from causalcast.audit import run_audit
     from causalcast.data.sources import load_ohlcv, write_ohlcv
@@ -54,7 +59,6 @@ def run(
     )
 
     p = {**PROFILES[profile]["main_job"], "profile": profile}
-    settings = load_settings(overrides={"seed": seed, "home": str(home)})
     cfg = settings.features
     started = time.perf_counter()
 

@@ -140,7 +140,8 @@ def train(
     synthetic: str | None = SYNTHETIC_OPTION,
     models: str = typer.Option("lstm,tcn,mamba,ridge", "--models",
                                help="Comma-separated: lstm, tcn, mamba, naive, drift, ridge."),
-    horizons: str = typer.Option("1,5,10,30", "--horizons", help="Forecast horizons in bars."),
+    horizons: str | None = typer.Option(None, "--horizons", help="Forecast horizons in bars "
+                                        "(default: the settings', 1,5,10,30)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (job folders "
                                     "final/<model>/<scope>/fold0 and walk/...); required "
                                     "without --parallel (default there: HOME/runs/RUN_ID)."),
@@ -148,7 +149,8 @@ def train(
                                 "skipped, interrupted ones continue from their last "
                                 "checkpoint (parallel: with --run-id)."),
     profile: str = typer.Option("quick", "--profile", help="quick or full."),
-    lookback: int = typer.Option(60, "--lookback", min=2),
+    lookback: int | None = typer.Option(None, "--lookback", min=2, help="Bars per window "
+                                        "(default: the settings', 60)."),
     symbols: str | None = SYMBOLS_OPTION,
     per_symbol: bool = typer.Option(False, "--per-symbol", help="One model per symbol "
                                     "instead of one global model across symbols."),
@@ -230,6 +232,12 @@ def train(
         if fold_index < 0:
             fail(f"--fold: expected >= 0, got {fold_index}")
         fold = str(fold_index)
+    from causalcast.config import load_settings
+
+    with clear_errors():   # defaults < $CAUSALCAST_CONFIG file < CAUSALCAST_* env < flags
+        features = load_settings().features
+    lookback = features.lookback if lookback is None else lookback
+    horizons = ",".join(map(str, features.horizons)) if horizons is None else horizons
     spec = None
     if data is not None or synthetic is not None or not registry_run or run_id is None:
         with clear_errors():
