@@ -42,7 +42,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    show_version: bool = typer.Option(False, "--version", callback=_print_version,
+    show_version: bool = typer.Option(False, "--version", metavar="", callback=_print_version,
                                       is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Causal market forecasting and option pricing whose numbers can be audited."""

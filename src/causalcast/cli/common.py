@@ -17,7 +17,8 @@ from rich.table import Table
 console = Console()
 err_console = Console(stderr=True)
 
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+JSON_OPTION = typer.Option(False, "--json", metavar="",
+                           help="Print machine-readable JSON on stdout.")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -73,7 +73,7 @@ def batch(
     kind: str = typer.Option("call", "--type", help="Default when the CSV has no type column."),
     style: str = typer.Option("european", "--style", help="Default when no style column."),
     method: str = typer.Option("pinn", "--method", help="pinn, closed or quantlib."),
-    greeks: bool = typer.Option(True, "--greeks/--no-greeks"),
+    greeks: bool = typer.Option(True, "--greeks/--no-greeks", metavar=""),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Price a CSV batch. Rows outside the PINN's domain are flagged (in_domain=false, NaN
@@ -148,7 +148,7 @@ def train_pinn(
     out: Path = typer.Option(None, "--out", help="Weights folder (default: a new folder "
                              "./pinn-weights; pass the package folder to replace the shipped "
                              "weights)."),
-    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate",
+    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", metavar="",
                                   help="Measure the acceptance figures after training."),
     as_json: bool = JSON_OPTION,
 ) -> None:

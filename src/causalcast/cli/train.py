@@ -145,16 +145,17 @@ def train(
     out: Path | None = typer.Option(None, "--out", help="Output folder (job folders "
                                     "final/<model>/<scope>/fold0 and walk/...); required "
                                     "without --parallel (default there: HOME/runs/RUN_ID)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue: finished jobs are "
+    resume: bool = typer.Option(False, "--resume", metavar="", help="Continue: finished jobs are "
                                 "skipped, interrupted ones continue from their last "
                                 "checkpoint (parallel: with --run-id)."),
     profile: str = typer.Option("quick", "--profile", help="quick or full."),
     lookback: int | None = typer.Option(None, "--lookback", min=2, help="Bars per window "
                                         "(default: the settings', 60)."),
     symbols: str | None = SYMBOLS_OPTION,
-    per_symbol: bool = typer.Option(False, "--per-symbol", help="One model per symbol "
+    per_symbol: bool = typer.Option(False, "--per-symbol", metavar="", help="One model per symbol "
                                     "instead of one global model across symbols."),
-    global_: bool = typer.Option(False, "--global", help="One model across all symbols (the "
+    global_: bool = typer.Option(False, "--global", metavar="",
+                                 help="One model across all symbols (the "
                                  "default); with --per-symbol: both."),
     fold: str | None = typer.Option(None, "--fold", help="Which folds: 0, 0,2, all, final, "
                                     "all,final (default: 0 = the single split with --folds 1; "
@@ -167,7 +168,7 @@ def train(
                                 "--parallel (0: default; parallel workers use one each)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu "
                                "or cuda: where every job's training loop runs."),
-    augment: bool = typer.Option(False, "--augment", help="Training-only augmentation "
+    augment: bool = typer.Option(False, "--augment", metavar="", help="Training-only augmentation "
                                  "(jitter and magnitude warping of training windows); tune "
                                  "it with --set augment.NAME=VALUE."),
     overrides: list[str] | None = typer.Option(None, "--set", help="model.NAME=VALUE (every "
@@ -175,8 +176,10 @@ def train(
                                                "model), train.NAME=VALUE or augment.NAME=VALUE;"
                                                " lists as a,b,c; repeatable. `causalcast "
                                                "tune` prints its result in this spelling."),
-    quiet: bool = typer.Option(False, "--quiet", help="No per-epoch / per-job progress."),
-    parallel: bool = typer.Option(False, "--parallel", help="Train the jobs in parallel into "
+    quiet: bool = typer.Option(False, "--quiet", metavar="",
+                               help="No per-epoch / per-job progress."),
+    parallel: bool = typer.Option(False, "--parallel", metavar="",
+                                  help="Train the jobs in parallel into "
                                   "the registry (process pool unless --backend ray)."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel workers "
                                        "(default: one per core); implies --parallel."),
@@ -190,7 +193,8 @@ def train(
     run_id: str | None = typer.Option(None, "--run-id", help="Resume this run (only its "
                                       "missing jobs run), or name a new one; implies "
                                       "--parallel."),
-    no_audit: bool = typer.Option(False, "--no-audit", help="Parallel: skip the leakage "
+    no_audit: bool = typer.Option(False, "--no-audit", metavar="",
+                                  help="Parallel: skip the leakage "
                                   "audit (promotion will refuse the run's models)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
