@@ -110,3 +110,16 @@ def test_output_files_are_group_readable(tmp_path):
     os.umask(mask)
     path = atomic_write_text(tmp_path / "out.txt", "x")
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_tables_to_a_pipe_never_cut_numbers(monkeypatch, capsys):
+    """Captured stdout is not a terminal: even with COLUMNS=30 the table keeps whole rows."""
+    monkeypatch.setenv("COLUMNS", "30")
+    code, out, err = run_cli(["options", "price", "--spot", "100", "--strike", "105.123",
+                              "--tau", "0.5", "--sigma", "0.2", "--kind", "both",
+                              "--method", "closed"], capsys)
+    assert code == 0, err
+    assert "…" not in out
+    rows = [line for line in out.splitlines() if "closed" in line]
+    assert len(rows) == 2 and all(len(r.split("│")) == 10 for r in rows), out
+    assert all(cell.strip() for r in rows for cell in r.split("│")[1:-1])

@@ -10,12 +10,29 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A terminal gets its own width; a file or pipe a width no table reaches, so rows are
+    never wrapped or cut with an ellipsis (a number must reach a script whole)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        return dims if self.is_terminal else ConsoleDimensions(PIPE_WIDTH, dims.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 JSON_OPTION = typer.Option(False, "--json", metavar="",
                            help="Print machine-readable JSON on stdout.")

@@ -38,7 +38,8 @@ def price(
     sigma: float = typer.Option(..., "--sigma", help="Volatility per year (0.2 = 20%)."),
     rate: float = typer.Option(0.0, "--rate", help="Risk-free rate, continuous, per year."),
     div: float = typer.Option(0.0, "--div", help="Dividend yield, continuous, per year."),
-    kind: str = typer.Option("call", "--type", help="call, put or both."),
+    kind: str = typer.Option("call", "--kind", "--type", help="call, put or both (the HTTP "
+                             "field's name; --type: the old spelling)."),
     style: str = typer.Option("european", "--style", help="european or american."),
     method: str = typer.Option("pinn", "--method", help="pinn, closed (European) or quantlib."),
     as_json: bool = JSON_OPTION,
@@ -70,7 +71,8 @@ def batch(
     source: Path = typer.Argument(..., help="CSV with columns spot,strike,tau,sigma[,rate,div,"
                                   "type,style]."),
     out: Path = typer.Argument(..., help="CSV to write: the input plus price and Greeks."),
-    kind: str = typer.Option("call", "--type", help="Default when the CSV has no type column."),
+    kind: str = typer.Option("call", "--kind", "--type", help="Default when the CSV has no "
+                             "type column (--type: the old spelling)."),
     style: str = typer.Option("european", "--style", help="Default when no style column."),
     method: str = typer.Option("pinn", "--method", help="pinn, closed or quantlib."),
     greeks: bool = typer.Option(True, "--greeks/--no-greeks", metavar=""),

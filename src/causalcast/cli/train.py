@@ -384,18 +384,32 @@ def predict(
         with clear_errors():
             forecasts = bundle.forecast({s: frames[s] for s in chosen})
         for f in forecasts.values():
-            out.append({"bundle": str(stem), **f.to_dict()})
+            out.append({"bundle": str(stem), **http_vocabulary(f.to_dict())})
     if as_json:
         print_json(out)
         return
     rows = []
     for f in out:
-        for h in f["horizons"]:
-            lo80, hi80 = h["intervals"]["80"]
-            lo95, hi95 = h["intervals"]["95"]
-            rows.append((f["model"], f["symbol"], f["as_of"][:10], h["h"], f"{h['mean']:+.4f}",
-                         f"{h['prob_up']:.3f}", f"[{lo80:+.3f}, {hi80:+.3f}]",
-                         f"[{lo95:+.3f}, {hi95:+.3f}]"))
+        for h in f["forecasts"]:
+            rows.append((f["model"], f["symbol"], f["as_of"][:10], h["horizon"],
+                         f"{h['mean_log_return']:+.4f}", f"{h['p_up']:.3f}",
+                         f"[{h['lower_80']:+.3f}, {h['upper_80']:+.3f}]",
+                         f"[{h['lower_95']:+.3f}, {h['upper_95']:+.3f}]"))
     console.print(table("Forecasts (log returns from the last bar)",
-                        ["model", "symbol", "as of", "h", "mean", "P(up)", "80% interval",
-                         "95% interval"], rows))
+                        ["model", "symbol", "as of", "horizon", "mean_log_return", "p_up",
+                         "80% interval", "95% interval"], rows))
+
+
+def http_vocabulary(forecast: dict[str, Any]) -> dict[str, Any]:
+    """A `Forecast.to_dict()` in the names the HTTP service answers with (``forecasts``,
+    ``horizon``, ``mean_log_return``, ``p_up``, ``lower_80`` ...), so a script reads the
+    CLI's ``--json`` and the service's response the same way."""
+    rows = []
+    for h in forecast["horizons"]:
+        row = {"horizon": h["h"], "mean_log_return": h["mean"], "scale": h["scale"],
+               "p_up": h["prob_up"]}
+        for level, (lower, upper) in sorted(h["intervals"].items()):
+            row[f"lower_{level}"], row[f"upper_{level}"] = lower, upper
+        rows.append(row)
+    rest = {k: v for k, v in forecast.items() if k != "horizons"}
+    return {**rest, "forecasts": rows}
