@@ -35,7 +35,10 @@ def test_train_then_predict_json(tmp_path):
     forecasts = json.loads(res.stdout)
     assert {(f["model"], f["symbol"]) for f in forecasts} == {
         (m, s) for m in ("ridge", "lstm") for s in ("SYN000", "SYN001")}
-    assert all(0 < h["prob_up"] < 1 for f in forecasts for h in f["horizons"])
+    # the service's vocabulary (horizon, mean_log_return, p_up, lower_80 ...)
+    assert all(0 < h["p_up"] < 1 and h["lower_95"] < h["lower_80"] < h["mean_log_return"]
+               < h["upper_80"] < h["upper_95"] for f in forecasts for h in f["forecasts"])
+    assert [h["horizon"] for h in forecasts[0]["forecasts"]] == [1, 2]
     # a finished job is skipped on --resume
     res = runner.invoke(app, ["train", *TINY, "--models", "lstm", "--epochs", "2", "--out",
                               str(out), "--json", "--resume"])

@@ -1,7 +1,13 @@
 """Typed settings for every stage: defaults < TOML file < environment < explicit overrides.
 
 One object carries the whole configuration so that a registered model can record exactly the
-feature and split settings that produced it (invariant 8: every number is reproducible).
+feature and split settings that produced it (docs/design.md: every number is reproducible).
+
+The layers are pydantic-settings sources: a TOML file (``--config FILE``, else the file
+named by ``CAUSALCAST_CONFIG``), ``CAUSALCAST_*`` environment variables with ``__`` between
+nested names (``CAUSALCAST_FEATURES__LOOKBACK=20``), then command-line overrides.
+`load_settings` applies them itself, in that order, so that `settings_sources` can say where
+each effective value came from (``causalcast config show``).
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 DEFAULT_HORIZONS: tuple[int, ...] = (1, 5, 10, 30)
 ENV_PREFIX = "CAUSALCAST_"
+CONFIG_FILE_VARIABLE = "CAUSALCAST_CONFIG"
 
 
 class _Section(BaseModel):
@@ -27,6 +35,19 @@ class FeatureConfig(_Section):
 
     lookback: int = Field(60, ge=2, le=4096)
     horizons: tuple[int, ...] = DEFAULT_HORIZONS
+
+    @field_validator("horizons", mode="before")
+    @classmethod
+    def _horizons_from_text(cls, value: Any) -> Any:
+        """``"1,5,10"`` (an environment variable or a flag) as well as a list."""
+        if isinstance(value, str):
+            text = value.strip().strip("[]()")
+            try:
+                return tuple(int(h) for h in text.split(",") if h.strip())
+            except ValueError:
+                raise ValueError(f"horizons: expected comma-separated integers, got "
+                                 f"{value!r}") from None
+        return value
 
     @field_validator("horizons")
     @classmethod
@@ -73,7 +94,14 @@ class AugmentConfig(_Section):
     seed: int = 0
 
 
-class Settings(_Section):
+class Settings(BaseSettings):
+    """The whole configuration. Constructed from one merged dict by `load_settings` (only
+    the init source is active here, so ``Settings()`` is the defaults, whatever the
+    environment holds)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                      extra="forbid", frozen=True)
+
     seed: int = 42
     home: Path = Path(".causalcast")
     features: FeatureConfig = FeatureConfig()
@@ -83,6 +111,30 @@ class Settings(_Section):
     def fingerprint_dict(self) -> dict[str, Any]:
         """The parts of the settings that change what a model learns, as plain JSON."""
         return json.loads(self.model_dump_json(include={"features", "split", "augment", "seed"}))
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return (init_settings,)
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (tests pass their own)."""
+
+    def __init__(self, environ: dict[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self._environ.items() if v != ""}
+
+    def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
+        """JSON as pydantic-settings reads it, and also ``1,5,10`` for a list: not JSON,
+        passed on as text for the field's own validator (``horizons``)."""
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -95,23 +147,55 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """CAUSALCAST_SPLIT__EMBARGO=10 -> {"split": {"embargo": "10"}}; pydantic coerces types."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """A settings file as a dict, or a ValueError naming the file and what is wrong (a
+    folder, a missing file, bad TOML): the CLI turns it into one line, exit 2."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, expected a TOML settings file") from None
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such settings file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX) or not raw:
-            continue
-        path = key[len(ENV_PREFIX):].lower().split("__")
-        if path[0] not in Settings.model_fields:
-            continue  # other components (serving, benchmarks) read their own variables
-        value: Any = raw
-        if path[-1] == "horizons":
-            value = tuple(int(h) for h in raw.split(","))
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{name}."))
+        else:
+            out[name] = value
     return out
+
+
+def _layers(path: str | Path | None, overrides: dict[str, Any] | None,
+            environ: dict[str, str] | None) -> list[tuple[str, dict[str, Any]]]:
+    """(source label, nested values) from the lowest layer to the highest."""
+    env = dict(os.environ if environ is None else environ)
+    if path is None and env.get(CONFIG_FILE_VARIABLE):
+        path = env[CONFIG_FILE_VARIABLE]
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if path is not None:
+        layers.append((f"file {path}", read_toml(Path(path))))
+    values = _EnvironSource(env)()
+    labels = {name: ENV_PREFIX + name.upper().replace(".", "__")
+              for name in _leaves(values)}
+    for name, label in labels.items():   # one layer per variable: the label names it
+        node: dict[str, Any] = {}
+        cursor, parts = node, name.split(".")
+        for part in parts[:-1]:
+            cursor = cursor.setdefault(part, {})
+        cursor[parts[-1]] = _leaves(values)[name]
+        layers.append((f"env {label}", node))
+    if overrides:
+        layers.append(("command line", overrides))
+    return layers
 
 
 def load_settings(
@@ -119,12 +203,26 @@ def load_settings(
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
-    """Defaults, then a TOML file, then CAUSALCAST_* environment variables, then overrides."""
+    """Defaults, then a TOML file (`path`, else ``$CAUSALCAST_CONFIG``), then CAUSALCAST_*
+    environment variables (``__`` between nested names), then explicit overrides."""
     data: dict[str, Any] = {}
-    if path is not None:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
-    if overrides:
-        data = _merge(data, overrides)
+    for _, values in _layers(path, overrides, environ):
+        data = _merge(data, values)
     return Settings.model_validate(data)
+
+
+def settings_sources(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> tuple[Settings, dict[str, dict[str, Any]]]:
+    """The effective settings and, per dotted name (``features.lookback``), its value and
+    the layer it came from (``default``, ``file PATH``, ``env NAME``, ``command line``)."""
+    settings = load_settings(path, overrides, environ)
+    origin: dict[str, str] = {}
+    for label, values in _layers(path, overrides, environ):
+        for name in _leaves(values):
+            origin[name] = label
+    effective = _leaves(json.loads(settings.model_dump_json()))
+    return settings, {name: {"value": value, "source": origin.get(name, "default")}
+                      for name, value in effective.items()}

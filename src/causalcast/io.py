@@ -13,6 +13,18 @@ from pathlib import Path
 from typing import Any
 
 
+def _file_mode_from_umask() -> int:
+    """The mode ``open()`` would give a new file (0644 under the usual umask 022):
+    `tempfile.mkstemp` creates 0600, which left every output unreadable by the group. Read
+    once at import, because probing the umask briefly changes it for every thread."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode_from_umask()
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -26,9 +38,17 @@ def _fsync_dir(folder: Path) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:   # e.g. a parent is a file: name the file asked for
+        raise OSError(exc.errno, f"cannot create its folder ({exc.strerror})",
+                      str(path)) from None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:   # name the file the caller asked for, not the temporary name
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

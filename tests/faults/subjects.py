@@ -14,6 +14,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -202,5 +203,116 @@ class Checkpoint(Subject):
         assert state.epoch == 3
 
 
+class _Store(Subject):
+    """The market data store (Delta tables under ``.causalcast/data``): three commits, one
+    symbol each, and an option chain beside the bars."""
+
+    def __init__(self, folder: Path) -> None:
+        from causalcast.store import BarStore, ChainStore
+        from tests.conftest import random_ohlcv
+
+        super().__init__(folder)
+        self.bars = BarStore(folder)
+        for seed, symbol in enumerate(("AAA", "BBB", "CCC"), 1):
+            self.bars.write({symbol: random_ohlcv(80, seed=seed)})
+        self.aaa = self.bars.read("AAA")
+        self.catalog = self.bars.catalog()
+        self.chains = ChainStore(folder)
+        self.table = folder / "bars"
+
+    def _commit_file(self, version: int) -> Path:
+        return self.table / "_delta_log" / f"{version:020d}.json"
+
+    def _data_file(self, version: int) -> Path:
+        import json
+        from urllib.parse import unquote
+
+        lines = self._commit_file(version).read_text().splitlines()
+        adds = [json.loads(line)["add"]["path"] for line in lines if '"add"' in line]
+        return self.table / unquote(adds[0])
+
+    def _refused(self) -> str:
+        """Every read of the current version refuses, and so does the CLI (one line)."""
+        from causalcast.store.integrity import StoreDamagedError
+
+        messages = []
+        for read in (lambda: self.bars.read("BBB"), self.bars.read_many):
+            with pytest.raises(StoreDamagedError) as refused:
+                read()
+            messages.append(str(refused.value))
+        assert len(set(messages)) == 1, messages
+        try:   # the catalog reads a few columns: refused, or exactly what was stored
+            assert self.bars.catalog() == self.catalog
+        except StoreDamagedError as exc:
+            assert str(exc) == messages[0]
+        result = CliRunner().invoke(app, ["data", "show", "BBB", "--store", str(self.folder)])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert self.target.name in one_line(result.output), result.output
+        return messages[0]
+
+    def _chains_work(self) -> None:
+        quotes = pd.DataFrame({
+            "expiry": pd.Timestamp("2030-01-18"), "strike": [90.0, 110.0],
+            "type": ["call", "put"], "bid": [11.0, 9.0], "ask": [11.5, 9.5],
+            "last": [11.2, 9.2], "volume": [1.0, 2.0], "open_interest": [10.0, 20.0],
+            "spot": 100.0, "as_of": pd.Timestamp("2029-06-01", tz="UTC")})
+        self.chains.write("AAA", quotes)
+        assert len(self.chains.read("AAA")) == 2
+
+
+class StoreLog(_Store):
+    """A commit file in the middle of the bars table's log: every read and write of the
+    table refuses (nothing served around the damage), chains keep working."""
+
+    name = "store-log"
+
+    @property
+    def target(self) -> Path:
+        return self._commit_file(1)
+
+    def detect(self) -> str:
+        from causalcast.store.integrity import StoreDamagedError
+        from tests.conftest import random_ohlcv
+
+        message = self._refused()
+        with pytest.raises(StoreDamagedError):   # nothing is written over the damage
+            self.bars.write({"DDD": random_ohlcv(80, seed=9)})
+        return message
+
+    def rest_works(self) -> None:
+        self._chains_work()
+
+
+class StoreData(_Store):
+    """The data file the second commit added: the current version refuses; the version
+    before it (which never held that file) and the chains keep working."""
+
+    name = "store-data"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.path = self._data_file(1)
+
+    @property
+    def target(self) -> Path:
+        return self.path
+
+    def detect(self) -> str:
+        """BBB's bars (in the damaged file) are refused. A read of AAA alone may skip that
+        file (its statistics rule it out) and then must return AAA's stored bars exactly."""
+        from causalcast.store.integrity import StoreDamagedError
+
+        message = self._refused()
+        try:
+            pd.testing.assert_frame_equal(self.bars.read("AAA"), self.aaa)
+        except StoreDamagedError as exc:
+            assert str(exc) == message
+        return message
+
+    def rest_works(self) -> None:
+        assert sorted(self.bars.read_many(version=0)) == ["AAA"]
+        self._chains_work()
+
+
 SUBJECTS: dict[str, type[Subject]] = {s.name: s for s in (RegistryDatabase, Artifact,
-                                                          Checkpoint)}
+                                                          Checkpoint, StoreLog, StoreData)}

@@ -183,3 +183,74 @@ def test_cli_names_a_stalled_lock_in_one_line(tmp_path: Path, monkeypatch) -> No
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "registry.lock" in one_line(result.output) and "held by another process" in \
         one_line(result.output)
+
+
+# ----- the market data store ---------------------------------------------------------------
+
+
+def _store_snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix != ".lock"}
+
+
+def test_a_full_disk_during_a_store_write_commits_nothing(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """The data file is half written when the disk fills (injected at deltalake's write,
+    which runs outside Python's file calls): no new version, the stray bytes are never
+    read, one line names the table, and the next write works."""
+    import deltalake
+
+    from causalcast.store import BarStore
+    from tests.conftest import random_ohlcv
+
+    store = BarStore(tmp_path)
+    store.write({"AAA": random_ohlcv(80, seed=1)})
+    before, version = store.read_many(), store.version()
+
+    def full(uri: str, *args: object, **kwargs: object) -> None:
+        stray = Path(uri) / "interval=1d" / "part-00000-stray-c000.snappy.parquet"
+        stray.write_bytes(b"PAR1" + b"\0" * 100)   # what a filling disk leaves behind
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(deltalake, "write_deltalake", full)
+        with pytest.raises(OSError) as refused:
+            store.write({"BBB": random_ohlcv(80, seed=2)})
+    message = str(refused.value)
+    assert "\n" not in message and "No space left on device" in message
+    assert "nothing committed" in message and str(tmp_path / "bars") in message
+    assert store.version() == version
+    pd_equal = [store.read_many()[s].equals(before[s]) for s in before]
+    assert all(pd_equal) and sorted(store.read_many()) == ["AAA"]
+    assert store.write({"BBB": random_ohlcv(80, seed=2)}).version == version + 1
+    assert sorted(store.read_many()) == ["AAA", "BBB"]
+
+
+def test_a_store_writer_lock_held_forever_is_one_line_and_readers_go_on(
+        tmp_path: Path, monkeypatch) -> None:
+    import causalcast.store.location as location
+    from causalcast.store import BarStore
+    from causalcast.store.location import StoreBusyError
+    from tests.conftest import random_ohlcv
+
+    store = BarStore(tmp_path)
+    store.write({"AAA": random_ohlcv(80, seed=1)})
+    before = _store_snapshot(tmp_path)
+    monkeypatch.setattr(location, "LOCK_TIMEOUT_S", 0.3)
+    holder = _hold(HOLD_FILE_LOCK, tmp_path / ".locks" / "bars.lock")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreBusyError) as stalled:
+            store.write({"BBB": random_ohlcv(80, seed=2)})
+        assert time.monotonic() - started < 10
+        message = str(stalled.value)
+        assert "\n" not in message and "bars.lock" in message and "0.3 s" in message
+        assert sorted(store.read_many()) == ["AAA"]   # readers are not blocked
+        result = CliRunner().invoke(app, ["data", "compact", "--store", str(tmp_path)])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert "bars.lock" in one_line(result.output)
+        assert _store_snapshot(tmp_path) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.write({"BBB": random_ohlcv(80, seed=2)}).version == 1

@@ -10,17 +10,39 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 10_000
 
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+class _Console(Console):
+    """A terminal gets its own width; a file or pipe a width no table reaches, so rows are
+    never wrapped or cut with an ellipsis (a number must reach a script whole)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        return dims if self.is_terminal else ConsoleDimensions(PIPE_WIDTH, dims.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
+
+JSON_OPTION = typer.Option(False, "--json", metavar="",
+                           help="Print machine-readable JSON on stdout.")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is escaped: it is printed verbatim (``pip install 'causalcast[bench]'``
+    # must not lose ``[bench]`` to rich markup).
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -32,8 +54,20 @@ def clear_errors() -> Iterator[None]:
 
     try:
         yield
-    except (DataValidationError, SplitError, FileNotFoundError, KeyError, ValueError) as exc:
-        fail(str(exc).strip("'\""))
+    except KeyError as exc:   # str(KeyError) wraps the message in quotes
+        fail(str(exc.args[0]) if exc.args else "missing key")
+    except (DataValidationError, SplitError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:    # a path that cannot be read or written: name it
+        fail(os_error_line(exc))
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: reason`` for a failed file operation (the path first, as every CLI error)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    return f"{exc.filename}: {reason}"
 
 
 def writable_home(home: Path) -> Path:

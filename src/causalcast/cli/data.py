@@ -103,7 +103,8 @@ def features(
     out: Path = typer.Option(None, "--out", help="Write features + targets as Parquet here."),
     lookback: int = typer.Option(60),
     horizons: str = typer.Option("1,5,10,30"),
-    list_only: bool = typer.Option(False, "--list", help="List the registered indicators."),
+    list_only: bool = typer.Option(False, "--list", metavar="",
+                                   help="List the registered indicators."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Build causal features and targets (or list the indicators)."""

@@ -41,14 +41,16 @@ COST_OPTION = typer.Option(5.0, "--cost-bps", help="Trading cost per unit turnov
 SLIPPAGE_OPTION = typer.Option(0.0, "--slippage-bps", help="Slippage per unit turnover, bps.")
 ENSEMBLE_OPTION = typer.Option("stacking", "--ensemble",
                                help="stacking, inverse_mse or none.")
-AUDIT_OPTION = typer.Option(True, "--audit/--no-audit", help="Run the leakage audit on --data "
+AUDIT_OPTION = typer.Option(True, "--audit/--no-audit", metavar="",
+                            help="Run the leakage audit on --data "
                             "(without a passed audit no grade above F is shown).")
 AUDIT_CUTS_OPTION = typer.Option(5, "--audit-cuts", help="Cut points per symbol in the audit.")
 LOOKBACK_OPTION = typer.Option(60, "--lookback", help="Lookback the models used (audit).")
 HOME_OPTION = typer.Option(Path(".causalcast"), "--home", help="Registry home (with --run).")
 RUN_OPTION = typer.Option(None, "--run", help="Registry run id: its recorded audit is used "
                           "and, without --predictions, its prediction folder.")
-LONG_ONLY_OPTION = typer.Option(False, "--long-only", help="Long/flat instead of long/short.")
+LONG_ONLY_OPTION = typer.Option(False, "--long-only", metavar="",
+                                help="Long/flat instead of long/short.")
 
 
 def register(app: typer.Typer) -> None:
@@ -169,7 +171,8 @@ def evaluate(
     home: Path = HOME_OPTION,
     run: str = RUN_OPTION,
     out: Path = typer.Option(None, "--out", help="Also write the result JSON here."),
-    attach: bool = typer.Option(False, "--attach", help="With --run: attach each model's "
+    attach: bool = typer.Option(False, "--attach", metavar="",
+                                help="With --run: attach each model's "
                                 "evaluation to the final fit the run registered (what the "
                                 "promotion gates read); nothing is registered again."),
     as_json: bool = JSON_OPTION,

@@ -39,7 +39,8 @@ def price(
     sigma: float = typer.Option(..., "--sigma", help="Volatility per year (0.2 = 20%)."),
     rate: float = typer.Option(0.0, "--rate", help="Risk-free rate, continuous, per year."),
     div: float = typer.Option(0.0, "--div", help="Dividend yield, continuous, per year."),
-    kind: str = typer.Option("call", "--type", help="call, put or both."),
+    kind: str = typer.Option("call", "--kind", "--type", help="call, put or both (the HTTP "
+                             "field's name; --type: the old spelling)."),
     style: str = typer.Option("european", "--style", help="european or american."),
     method: str = typer.Option("pinn", "--method", help="pinn, closed (European) or quantlib."),
     as_json: bool = JSON_OPTION,
@@ -71,10 +72,11 @@ def batch(
     source: Path = typer.Argument(..., help="CSV with columns spot,strike,tau,sigma[,rate,div,"
                                   "type,style]."),
     out: Path = typer.Argument(..., help="CSV to write: the input plus price and Greeks."),
-    kind: str = typer.Option("call", "--type", help="Default when the CSV has no type column."),
+    kind: str = typer.Option("call", "--kind", "--type", help="Default when the CSV has no "
+                             "type column (--type: the old spelling)."),
     style: str = typer.Option("european", "--style", help="Default when no style column."),
     method: str = typer.Option("pinn", "--method", help="pinn, closed or quantlib."),
-    greeks: bool = typer.Option(True, "--greeks/--no-greeks"),
+    greeks: bool = typer.Option(True, "--greeks/--no-greeks", metavar=""),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Price a CSV batch. Rows outside the PINN's domain are flagged (in_domain=false, NaN
@@ -125,7 +127,8 @@ def batch(
         if c in GREEK_COLUMNS and not greeks and c != "price":
             continue
         frame[c] = v
-    atomic_write_text(out, frame.to_csv(index=False))
+    with clear_errors():
+        atomic_write_text(out, frame.to_csv(index=False))
     flagged = int((~results["in_domain"]).sum())
     summary = {"rows": len(frame), "out": str(out), "seconds": round(elapsed, 4),
                "out_of_domain": flagged, "method": method}
@@ -148,7 +151,7 @@ def train_pinn(
     out: Path = typer.Option(None, "--out", help="Weights folder (default: a new folder "
                              "./pinn-weights; pass the package folder to replace the shipped "
                              "weights)."),
-    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate",
+    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", metavar="",
                                   help="Measure the acceptance figures after training."),
     as_json: bool = JSON_OPTION,
 ) -> None:

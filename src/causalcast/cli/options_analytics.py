@@ -44,7 +44,8 @@ def implied_vol(
     tau: float = typer.Option(None, "--tau", help="Years to expiry."),
     rate: float = typer.Option(0.0, "--rate"),
     div: float = typer.Option(0.0, "--div"),
-    kind: str = typer.Option("call", "--type", help="call or put."),
+    kind: str = typer.Option("call", "--kind", "--type", help="call or put (--type: the old "
+                             "spelling)."),
     style: str = typer.Option("european", "--style", help="european or american."),
     polish: bool = typer.Option(False, "--polish", help="American: one Newton step on the "
                                 "finite-difference price after the network; reports its "

@@ -95,7 +95,8 @@ def list_versions(
     name: str = typer.Option(None, "--name", help="Only versions of this name."),
     stage: str = typer.Option(None, "--stage", help=f"Only this stage: {', '.join(STAGES)}."),
     run: str = typer.Option(None, "--run", help="Only versions of this run."),
-    runs: bool = typer.Option(False, "--runs", help="List runs with job progress instead."),
+    runs: bool = typer.Option(False, "--runs", metavar="",
+                              help="List runs with job progress instead."),
     home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -248,10 +249,11 @@ def rollback(
 def gc(
     grace: float = typer.Option(DEFAULT_GRACE_S, "--grace", min=0.0,
                                 help="Keep unreferenced objects younger than this (seconds)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Report, delete nothing."),
-    yes: bool = typer.Option(False, "--yes", help=f"Delete even when more than "
+    dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="Report, delete nothing."),
+    yes: bool = typer.Option(False, "--yes", metavar="", help=f"Delete even when more than "
                              f"{LARGE_GC} objects would go (otherwise a dry run is shown)."),
-    force: bool = typer.Option(False, "--force", help="Run even though the database and the "
+    force: bool = typer.Option(False, "--force", metavar="",
+                               help="Run even though the database and the "
                                "objects disagree wholesale (after a deliberate recover)."),
     home: str = HOME_OPTION,
     as_json: bool = JSON_OPTION,

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import typer
 
-from causalcast.cli.common import console, table, writable_home
+from causalcast.cli.common import (
+    JSON_OPTION,
+    clear_errors,
+    console,
+    err_console,
+    print_json,
+    table,
+    writable_home,
+)
 from causalcast.config import load_settings
 
 
@@ -29,16 +37,24 @@ def _p(p) -> str:
 def run(
     profile: str = typer.Option("quick", "--profile", help="quick (about 5 min on 2 cores) "
                                 "or full (larger models, more symbols)."),
-    home: Path = typer.Option(Path(".causalcast"), "--home", help="Registry, data, report."),
-    seed: int = typer.Option(42, "--seed"),
+    home: Path | None = typer.Option(None, "--home", help="Registry, data, report (default: "
+                                     "the settings' home, .causalcast)."),
+    seed: int | None = typer.Option(None, "--seed", help="Default: the settings' seed, 42."),
     workers: int = typer.Option(None, "--workers", help="Training processes (default: cores)."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Synthesise a universe, load MSFT, validate, build features, audit, train in parallel,
-    evaluate walk-forward with significance tests, promote what passes, write the report."""
+    evaluate walk-forward with significance tests, promote what passes, write the report.
+    With --json the progress goes to stderr and stdout holds only the run summary."""
+    show = err_console if as_json else console
     from causalcast.training.profiles import PROFILES
 
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile: choose from {list(PROFILES)}")
+    given = {"seed": seed, "home": None if home is None else str(home)}
+    with clear_errors():   # file, CAUSALCAST_* environment, then these flags
+        settings = load_settings(overrides={k: v for k, v in given.items() if v is not None})
+    seed, home = settings.seed, settings.home
     writable_home(home)
     from causalcast.audit import run_audit
     from causalcast.data.sources import load_ohlcv, write_ohlcv
@@ -54,12 +70,11 @@ def run(
     )
 
     p = {**PROFILES[profile]["main_job"], "profile": profile}
-    settings = load_settings(overrides={"seed": seed, "home": str(home)})
     cfg = settings.features
     started = time.perf_counter()
 
     def step(text: str) -> None:
-        console.print(f"[bold cyan]>[/] {text}  [dim]({time.perf_counter() - started:.0f}s)[/]")
+        show.print(f"[bold cyan]>[/] {text}  [dim]({time.perf_counter() - started:.0f}s)[/]")
 
     step(f"synthesising {p['symbols']} symbols x {p['bars']} bars with a known accuracy ceiling")
     universe = make_universe(p["symbols"], p["bars"], seed=seed)
@@ -75,7 +90,7 @@ def run(
     step("building causal features and targets")
     frames = {**synthetic, **msft}
     prepared = {s: prepare_symbol(s, f, cfg) for s, f in frames.items()}
-    console.print(table("Data and features", ["symbol", "bars", "samples", "features"],
+    show.print(table("Data and features", ["symbol", "bars", "samples", "features"],
                         [(s, len(frames[s]), x.n_samples, len(x.feature_names))
                          for s, x in prepared.items()]))
 
@@ -88,9 +103,9 @@ def run(
     ]
     for ds in datasets:
         verdict = "[green]passed[/]" if ds.audit.passed else "[red]FAILED[/]"
-        console.print(f"  audit {ds.label}: {verdict} ({len(ds.audit.checks)} checks)")
+        show.print(f"  audit {ds.label}: {verdict} ({len(ds.audit.checks)} checks)")
     if not all(ds.audit.passed for ds in datasets):
-        console.print("[red]leakage audit failed: nothing is trained or reported[/]")
+        show.print("[red]leakage audit failed: nothing is trained or reported[/]")
         raise typer.Exit(1)
 
     for ds in datasets:
@@ -112,7 +127,8 @@ def run(
     from causalcast.evaluation.report import write_report
 
     report_path = write_report([ds.evaluation for ds in datasets], home / "report.html")
-    _print_results(datasets, universe)
+    if not as_json:
+        _print_results(datasets, universe)
     summary = {
         "profile": profile, "seconds": round(time.perf_counter() - started, 1),
         "bayes_accuracy": universe.bayes_accuracy,
@@ -124,14 +140,16 @@ def run(
     }
     atomic_write_json(home / "run_summary.json", summary)
     step("done")
+    if as_json:
+        print_json(summary)
     numbers = report_path.with_suffix(".json")
-    console.print(f"\nReport: [bold]{report_path}[/] (numbers in {numbers})")
-    console.print(f"Dashboard: [bold]causalcast serve --home {home}[/], http://127.0.0.1:8000/\n"
+    show.print(f"\nReport: [bold]{report_path}[/] (numbers in {numbers})")
+    show.print(f"Dashboard: [bold]causalcast serve --home {home}[/], http://127.0.0.1:8000/\n"
                   "  curl -s localhost:8000/v1/forecast -H 'content-type: application/json' "
                   "-d '{\"symbol\": \"SYN000\"}'")
     failed = sum(ds.run.failed for ds in datasets if ds.run)
     if failed:
-        console.print(f"[red]{failed} training jobs failed; see `causalcast registry show "
+        show.print(f"[red]{failed} training jobs failed; see `causalcast registry show "
                       "--run RUN_ID`[/]")
         raise typer.Exit(1)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from causalcast.cli.common import err_console, fail
+from causalcast.cli.common import JSON_OPTION, console, err_console, fail, print_json, table
 from causalcast.serving.config import DOCS_MODES
 
 # glibc allocator settings measured to halve small-MLP inference latency on 2 cores (see the
@@ -98,6 +98,11 @@ def serve(
     workers: int = typer.Option(1, "--workers", help="Server processes (each loads the "
                                 "models and watches the registry itself)."),
     log_level: str = typer.Option("warning", "--log-level"),
+    check: bool = typer.Option(False, "--check", metavar="", help="Check the options and "
+                               "what would be served (every production version's artifact "
+                               "hashed and its header checked), then exit without listening: "
+                               "0 all servable, 1 a version would fail to load."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Serve forecasts, option prices, Greeks and probabilities over HTTP."""
     if not 1 <= port <= 65535:
@@ -116,6 +121,9 @@ def serve(
     if docs == "key" and not key:
         fail("--docs key: needs an API key (--api-key-file or CAUSALCAST_API_KEY)")
     home = check_home(home_text)
+    if check:
+        report_servable(home, as_json)
+        return
     missing = {k: v for k, v in ALLOCATOR_ENV.items() if k not in os.environ}
     if missing and os.environ.get("CAUSALCAST_NO_REEXEC") != "1":
         os.environ.update(missing)
@@ -146,3 +154,36 @@ def serve(
         "poll_seconds": poll, "data_source": data, "max_body_bytes": max_body, "docs": docs})
     uvicorn.run("causalcast.serving.app:app_from_env", factory=True, workers=workers,
                 **options)
+
+
+def report_servable(home: Path, as_json: bool) -> None:
+    """What `serve` would load from `home`: each production version and whether its artifact
+    is sound (the same check promotion makes). Exit 1 when one is not."""
+    from causalcast.registry import ArtifactError, Registry, RegistryError
+    from causalcast.serving.app import registry_exists
+
+    rows: list[dict] = []
+    if registry_exists(home):
+        try:
+            with Registry.open(home, create=False) as reg:
+                for version in reg.versions(stage="production"):
+                    try:
+                        reg.check_loadable(version)
+                        problem = None
+                    except ArtifactError as exc:
+                        problem = str(exc)
+                    rows.append({"version": version.ref, "ok": problem is None,
+                                 "problem": problem})
+        except RegistryError as exc:
+            fail(str(exc))
+    ok = all(r["ok"] for r in rows)
+    if as_json:
+        print_json({"home": str(home), "registry": registry_exists(home), "ok": ok,
+                    "production": rows})
+    else:
+        console.print(table(f"Would serve from {home}: {len(rows)} production version(s)",
+                            ["version", "servable", "problem"],
+                            [(r["version"], "yes" if r["ok"] else "NO", r["problem"] or "")
+                             for r in rows]))
+    if not ok:
+        raise typer.Exit(1)

@@ -11,7 +11,8 @@ from causalcast.cli.common import JSON_OPTION, clear_errors, console, fail, prin
 
 STORE_OPTION = typer.Option(None, "--store", help="Store folder or URI (default "
                             ".causalcast/data).")
-REVISE_OPTION = typer.Option(False, "--revise", help="Store bars that change stored values "
+REVISE_OPTION = typer.Option(False, "--revise", metavar="",
+                             help="Store bars that change stored values "
                              "as a new version (refused by default; old versions stay "
                              "readable).")
 VERSION_OPTION = typer.Option(None, "--as-of-version", min=0,

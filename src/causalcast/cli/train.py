@@ -140,19 +140,22 @@ def train(
     synthetic: str | None = SYNTHETIC_OPTION,
     models: str = typer.Option("lstm,tcn,mamba,ridge", "--models",
                                help="Comma-separated: lstm, tcn, mamba, naive, drift, ridge."),
-    horizons: str = typer.Option("1,5,10,30", "--horizons", help="Forecast horizons in bars."),
+    horizons: str | None = typer.Option(None, "--horizons", help="Forecast horizons in bars "
+                                        "(default: the settings', 1,5,10,30)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (job folders "
                                     "final/<model>/<scope>/fold0 and walk/...); required "
                                     "without --parallel (default there: HOME/runs/RUN_ID)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue: finished jobs are "
+    resume: bool = typer.Option(False, "--resume", metavar="", help="Continue: finished jobs are "
                                 "skipped, interrupted ones continue from their last "
                                 "checkpoint (parallel: with --run-id)."),
     profile: str = typer.Option("quick", "--profile", help="quick or full."),
-    lookback: int = typer.Option(60, "--lookback", min=2),
+    lookback: int | None = typer.Option(None, "--lookback", min=2, help="Bars per window "
+                                        "(default: the settings', 60)."),
     symbols: str | None = SYMBOLS_OPTION,
-    per_symbol: bool = typer.Option(False, "--per-symbol", help="One model per symbol "
+    per_symbol: bool = typer.Option(False, "--per-symbol", metavar="", help="One model per symbol "
                                     "instead of one global model across symbols."),
-    global_: bool = typer.Option(False, "--global", help="One model across all symbols (the "
+    global_: bool = typer.Option(False, "--global", metavar="",
+                                 help="One model across all symbols (the "
                                  "default); with --per-symbol: both."),
     fold: str | None = typer.Option(None, "--fold", help="Which folds: 0, 0,2, all, final, "
                                     "all,final (default: 0 = the single split with --folds 1; "
@@ -165,7 +168,7 @@ def train(
                                 "--parallel (0: default; parallel workers use one each)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu "
                                "or cuda: where every job's training loop runs."),
-    augment: bool = typer.Option(False, "--augment", help="Training-only augmentation "
+    augment: bool = typer.Option(False, "--augment", metavar="", help="Training-only augmentation "
                                  "(jitter and magnitude warping of training windows); tune "
                                  "it with --set augment.NAME=VALUE."),
     overrides: list[str] | None = typer.Option(None, "--set", help="model.NAME=VALUE (every "
@@ -173,8 +176,10 @@ def train(
                                                "model), train.NAME=VALUE or augment.NAME=VALUE;"
                                                " lists as a,b,c; repeatable. `causalcast "
                                                "tune` prints its result in this spelling."),
-    quiet: bool = typer.Option(False, "--quiet", help="No per-epoch / per-job progress."),
-    parallel: bool = typer.Option(False, "--parallel", help="Train the jobs in parallel into "
+    quiet: bool = typer.Option(False, "--quiet", metavar="",
+                               help="No per-epoch / per-job progress."),
+    parallel: bool = typer.Option(False, "--parallel", metavar="",
+                                  help="Train the jobs in parallel into "
                                   "the registry (process pool unless --backend ray)."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel workers "
                                        "(default: one per core); implies --parallel."),
@@ -193,7 +198,8 @@ def train(
     run_id: str | None = typer.Option(None, "--run-id", help="Resume this run (only its "
                                       "missing jobs run), or name a new one; implies "
                                       "--parallel."),
-    no_audit: bool = typer.Option(False, "--no-audit", help="Parallel: skip the leakage "
+    no_audit: bool = typer.Option(False, "--no-audit", metavar="",
+                                  help="Parallel: skip the leakage "
                                   "audit (promotion will refuse the run's models)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -216,6 +222,13 @@ def train(
     if not registry_run and out is None:
         fail("--out: required for sequential training (or use --parallel / --home to train "
              "into the registry)")
+    if run_id is not None:   # before --home is created: a refused id leaves nothing behind
+        from causalcast.registry.names import check_path_component
+
+        try:
+            check_path_component(run_id, "--run-id")
+        except RegistryError as exc:
+            fail(str(exc))
     if registry_run and resume and run_id is None:
         fail("--resume: in parallel mode a run resumes by its id: --run-id RUN_ID (printed "
              "when the run started, and in `causalcast registry list`)")
@@ -228,6 +241,12 @@ def train(
         if fold_index < 0:
             fail(f"--fold: expected >= 0, got {fold_index}")
         fold = str(fold_index)
+    from causalcast.config import load_settings
+
+    with clear_errors():   # defaults < $CAUSALCAST_CONFIG file < CAUSALCAST_* env < flags
+        features = load_settings().features
+    lookback = features.lookback if lookback is None else lookback
+    horizons = ",".join(map(str, features.horizons)) if horizons is None else horizons
     spec = None
     if data is not None or synthetic is not None or not registry_run or run_id is None:
         with clear_errors():
@@ -370,18 +389,32 @@ def predict(
         with clear_errors():
             forecasts = bundle.forecast({s: frames[s] for s in chosen})
         for f in forecasts.values():
-            out.append({"bundle": str(stem), **f.to_dict()})
+            out.append({"bundle": str(stem), **http_vocabulary(f.to_dict())})
     if as_json:
         print_json(out)
         return
     rows = []
     for f in out:
-        for h in f["horizons"]:
-            lo80, hi80 = h["intervals"]["80"]
-            lo95, hi95 = h["intervals"]["95"]
-            rows.append((f["model"], f["symbol"], f["as_of"][:10], h["h"], f"{h['mean']:+.4f}",
-                         f"{h['prob_up']:.3f}", f"[{lo80:+.3f}, {hi80:+.3f}]",
-                         f"[{lo95:+.3f}, {hi95:+.3f}]"))
+        for h in f["forecasts"]:
+            rows.append((f["model"], f["symbol"], f["as_of"][:10], h["horizon"],
+                         f"{h['mean_log_return']:+.4f}", f"{h['p_up']:.3f}",
+                         f"[{h['lower_80']:+.3f}, {h['upper_80']:+.3f}]",
+                         f"[{h['lower_95']:+.3f}, {h['upper_95']:+.3f}]"))
     console.print(table("Forecasts (log returns from the last bar)",
-                        ["model", "symbol", "as of", "h", "mean", "P(up)", "80% interval",
-                         "95% interval"], rows))
+                        ["model", "symbol", "as of", "horizon", "mean_log_return", "p_up",
+                         "80% interval", "95% interval"], rows))
+
+
+def http_vocabulary(forecast: dict[str, Any]) -> dict[str, Any]:
+    """A `Forecast.to_dict()` in the names the HTTP service answers with (``forecasts``,
+    ``horizon``, ``mean_log_return``, ``p_up``, ``lower_80`` ...), so a script reads the
+    CLI's ``--json`` and the service's response the same way."""
+    rows = []
+    for h in forecast["horizons"]:
+        row = {"horizon": h["h"], "mean_log_return": h["mean"], "scale": h["scale"],
+               "p_up": h["prob_up"]}
+        for level, (lower, upper) in sorted(h["intervals"].items()):
+            row[f"lower_{level}"], row[f"upper_{level}"] = lower, upper
+        rows.append(row)
+    rest = {k: v for k, v in forecast.items() if k != "horizons"}
+    return {**rest, "forecasts": rows}

@@ -110,14 +110,34 @@ def to_canonical(frame: pd.DataFrame, source: str, *, adjust: bool = True,
 def read_file(path: Path, *, adjust: bool = True,
               keep_extra: bool = False) -> tuple[pd.DataFrame, bool]:
     kind = SUFFIXES.get(path.suffix.lower())
-    if kind == "csv":
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-        return to_canonical(raw, str(path), adjust=adjust, line_offset=2,
-                            keep_extra=keep_extra)
-    if kind == "parquet":
-        return to_canonical(pd.read_parquet(path), str(path), adjust=adjust, line_offset=0,
-                            keep_extra=keep_extra)
-    raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+    if kind not in ("csv", "parquet"):
+        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+    raw = _read_raw(path, kind)
+    return to_canonical(raw, str(path), adjust=adjust, line_offset=2 if kind == "csv" else 0,
+                        keep_extra=keep_extra)
+
+
+def _read_raw(path: Path, kind: str) -> pd.DataFrame:
+    """The file's table as read, or a ValueError naming the file: a binary, empty or
+    truncated file must not surface as a bare codec or parser message without its name."""
+    try:
+        if kind == "csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_parquet(path)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text CSV file (undecodable bytes; binary "
+                         "or wrong encoding)") from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty file (no header, no rows)") from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except Exception as exc:  # pyarrow's ArrowInvalid and kin: a damaged Parquet file
+        if kind == "parquet":
+            raise ValueError(f"{path}: not a readable Parquet file "
+                             f"({type(exc).__name__}: {exc})") from None
+        raise
 
 
 def load_sample(name: str) -> pd.DataFrame:

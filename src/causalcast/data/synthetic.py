@@ -65,10 +65,13 @@ class SyntheticParams:
     def __post_init__(self) -> None:
         checks = {
             "n_symbols": self.n_symbols >= 1, "n_bars": self.n_bars >= 2,
-            "strength": self.strength >= 0, "persistence": 0 <= self.persistence < 1,
+            "strength": math.isfinite(self.strength) and self.strength >= 0,
+            "persistence": 0 <= self.persistence < 1,
             "market_share": 0 <= self.market_share <= 1,
             "garch_alpha": self.garch_alpha >= 0, "garch_beta": self.garch_beta >= 0,
-            "annual_vol": self.annual_vol > 0, "drift_dispersion": self.drift_dispersion >= 0,
+            "annual_vol": math.isfinite(self.annual_vol) and self.annual_vol > 0,
+            "drift_dispersion": math.isfinite(self.drift_dispersion)
+            and self.drift_dispersion >= 0,
         }
         for name, ok in checks.items():
             if not ok:

@@ -16,6 +16,7 @@ version stays readable (`version=`), until someone vacuums the table on purpose.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from causalcast.data.quality import DataValidationError, Problem, validate_ohlcv
+from causalcast.store.integrity import (
+    StoreDamagedError,
+    check_log,
+    find_damaged_file,
+    first_line,
+    read_failure,
+)
 from causalcast.store.location import BARS_TABLE, StoreLocation
 from causalcast.store.revisions import Revision, RevisionError, diff_batch
 from causalcast.store.schema import (
@@ -111,6 +119,8 @@ class BarStore:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
+        if self.location.is_local:
+            check_log(self._local_dir())   # damage is refused before deltalake reads around it
         try:
             return DeltaTable(self.uri, version=version,
                               storage_options=self.location.storage_options)
@@ -123,7 +133,23 @@ class BarStore:
             if version is not None:
                 raise ValueError(f"--as-of-version: {self.location.root} has no version "
                                  f"{version} ({exc})") from None
-            raise
+            raise StoreDamagedError(f"{self.uri}: cannot open the table "
+                                    f"({first_line(exc)})") from None
+
+    def _local_dir(self) -> Path | None:
+        return self.location.local_path(BARS_TABLE) if self.location.is_local else None
+
+    def _read_rows(self, table, expr, columns: list[str] | None) -> pa.Table:
+        """Rows of one table version; a missing, replaced or damaged data file raises
+        `StoreDamagedError` naming it (never a partial read)."""
+        files = table.file_uris() if self.location.is_local else None
+        if files is not None and (found := find_damaged_file(files, deep=False)):
+            raise StoreDamagedError(found)
+        try:
+            dataset = table.to_pyarrow_dataset(parquet_read_options=_READ_OPTIONS)
+            return dataset.to_table(filter=expr, columns=columns)
+        except Exception as exc:  # pyarrow / object store errors: name the file
+            raise read_failure(files, exc, self.uri) from None
 
     def version(self) -> int | None:
         table = self._table()
@@ -138,8 +164,7 @@ class BarStore:
         if symbols is not None:
             part = ds.field("symbol").isin(list(symbols))
             expr = part if expr is None else expr & part
-        dataset = table.to_pyarrow_dataset(parquet_read_options=_READ_OPTIONS)
-        return dataset.to_table(filter=expr, columns=columns)
+        return self._read_rows(table, expr, columns)
 
     def read(self, symbol: str, interval: str = "1d", *,
              version: int | None = None) -> pd.DataFrame:
@@ -241,8 +266,7 @@ class BarStore:
                                                pa.timestamp("us", tz="UTC")))
                 & (ds.field("ts") <= pa.scalar(hi.tz_localize("UTC"),
                                                pa.timestamp("us", tz="UTC"))))
-        rows = table.to_pyarrow_dataset(parquet_read_options=_READ_OPTIONS).to_table(
-            filter=expr, columns=["symbol", "ts", *VALUE_COLUMNS])
+        rows = self._read_rows(table, expr, ["symbol", "ts", *VALUE_COLUMNS])
         return split_rows(rows)
 
     def _rewrite(self, table, batches: dict[str, pd.DataFrame], interval: str,
@@ -262,9 +286,16 @@ class BarStore:
     def _commit(self, rows: pa.Table, *, mode: str, predicate: str | None = None) -> None:
         from deltalake import write_deltalake
 
-        write_deltalake(self.uri, rows, mode=mode, predicate=predicate,
-                        partition_by=BAR_PARTITIONS,
-                        storage_options=self.location.storage_options)
+        try:
+            write_deltalake(self.uri, rows, mode=mode, predicate=predicate,
+                            partition_by=BAR_PARTITIONS,
+                            storage_options=self.location.storage_options)
+        except Exception as exc:   # a full disk, a permission, an object-store failure
+            # A Delta commit is the atomic rename of one log file: a failed write leaves at
+            # most unreferenced data files, which no version reads.
+            raise OSError(getattr(exc, "errno", None) or errno.EIO,
+                          f"write failed, nothing committed ({first_line(exc)})",
+                          self.uri) from None
 
     def compact(self) -> int | None:
         """Merge small files (one per append) into few; a new version with the same rows.

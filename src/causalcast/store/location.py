@@ -22,12 +22,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 DEFAULT_LOCATION = Path(".causalcast") / "data"
 BARS_TABLE = "bars"
 CHAINS_FOLDER = "chains"
 LOCK_TIMEOUT_S = 120.0
+
+
+class StoreBusyError(TimeoutError):
+    """Another writer held the store's lock for longer than the timeout; nothing was
+    written. Readers are never blocked by the lock."""
 
 
 @dataclass(frozen=True)
@@ -70,5 +75,15 @@ class StoreLocation:
             return
         folder = self.local_path(".locks")
         folder.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder / f"{name}.lock"), timeout=LOCK_TIMEOUT_S):
+        path = folder / f"{name}.lock"
+        lock = FileLock(str(path), timeout=LOCK_TIMEOUT_S)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreBusyError(f"{path}: held by another process (a writer) for more than "
+                                 f"{LOCK_TIMEOUT_S:g} s; nothing written, try again when it "
+                                 "has finished") from None
+        try:
             yield
+        finally:
+            lock.release()
