@@ -29,6 +29,7 @@ from causalcast.evaluation.walkforward import evaluate_predictions
 from causalcast.registry import GateRefused, Lineage, Registry
 from causalcast.training.job import JobSpec, run_job
 from causalcast.training.predictions import load_predictions
+from tests.conftest import weights_file
 
 DATA = "synthetic:8,1500,0.38,7"
 FOLDS = 5
@@ -240,10 +241,10 @@ def test_promotion_refuses_a_model_that_does_not_beat_naive(result, tmp_path):
     reg = Registry.open(tmp_path / "home")
     try:
         lineage = Lineage("a" * 64, {"lookback": 12}, {"n_folds": FOLDS})
-        ridge = reg.register_version("ridge", b"r" * 32, {}, promotion_metrics(result, "ridge"),
-                                     lineage)
-        drift = reg.register_version("drift", b"d" * 32, {}, promotion_metrics(result, "drift"),
-                                     lineage)
+        ridge = reg.register_version("ridge", weights_file(1), {},
+                                     promotion_metrics(result, "ridge"), lineage)
+        drift = reg.register_version("drift", weights_file(2), {},
+                                     promotion_metrics(result, "drift"), lineage)
         promoted = reg.promote(ridge.ref, reason="significant")
         assert {g.gate: g.passed for g in promoted.gates} == {
             "leakage_audit": True, "beats_naive_baseline": True, "significant_vs_naive": True}

@@ -96,6 +96,11 @@ def test_american_respects_no_arbitrage_bounds(models) -> None:
 
 
 def test_both_kinds_come_from_one_forward_pass(models, monkeypatch) -> None:
+    from causalcast.options.pricer import LoadedModels
+
+    # Its own jet, never tabulated: the shared one may have been tabulated by an earlier test
+    # (serving warms the table at start-up), and then no network pass is made at all.
+    models = LoadedModels(models.european, models.american, {}, {})
     calls = []
     jet = models.european_jet
     forward = jet.correction
