@@ -23,10 +23,11 @@ def _one_line_error(args: list[str], *words: str) -> None:
 
 def test_a_run_id_that_is_a_path_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "deep" / "home"
+    # the error names the flag the user typed and the value refused
     _one_line_error(["train", *SYNTHETIC, "--run-id", "../../x", "--home", str(home)],
-                    "run_id", "'../../x'")
+                    "--run-id", "'../../x'")
     _one_line_error(["train", *SYNTHETIC, "--run-id", "a/../../b", "--home", str(home)],
-                    "run_id")
+                    "--run-id")
     assert not (tmp_path / "x").exists() and not (tmp_path / "deep" / "x").exists()
     assert not (home / "runs").exists()
 
