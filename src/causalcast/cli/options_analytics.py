@@ -47,7 +47,8 @@ def implied_vol(
     kind: str = typer.Option("call", "--kind", "--type", help="call or put (--type: the old "
                              "spelling)."),
     style: str = typer.Option("european", "--style", help="european or american."),
-    polish: bool = typer.Option(False, "--polish", metavar="", help="American: one Newton step on the "
+    polish: bool = typer.Option(False, "--polish", metavar="",
+                                help="American: one Newton step on the "
                                 "finite-difference price after the network; reports its "
                                 "residual per quote (slower)."),
     quotes: Path = typer.Option(None, "--quotes", help="CSV of arrays: price,spot,strike,tau"
