@@ -31,6 +31,7 @@ from causalcast.serving.cache import LRUCache
 from causalcast.serving.loading import (
     ServedModel,
     ServingState,
+    UnknownSymbol,
     build_state,
     production_ids,
     stale,
@@ -56,6 +57,7 @@ class Prepared:
     as_of: str
     last_close: float
     key: tuple
+    unseen: bool = False      # answered by a global model that never trained on the symbol
 
 
 def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
@@ -77,9 +79,12 @@ def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
 
 class ModelHub:
     def __init__(self, home: Path, *, data_source: str | None = None, cache_items: int = 50_000,
-                 max_batch: int = 256, metrics: Any = None):
+                 max_batch: int = 256, metrics: Any = None, store: str | Path | None = None):
         self.home = Path(home)
         self.data_source = data_source
+        # Where bars of symbols without a model of their own are looked up: the configured
+        # store, else the default store under the service's home.
+        self.store = str(store) if store is not None else str(self.home / "data")
         self.state = ServingState(error="not loaded yet")
         self.cache = LRUCache(cache_items)
         self.batcher: MicroBatcher[WindowJob, dict] = MicroBatcher(
@@ -149,8 +154,22 @@ class ModelHub:
         """Everything a forecast needs before the forward pass: the model (from one snapshot)
         and the window. With request bars this computes features — CPU work that the routes
         run off the event loop."""
-        served = self.state.choose(symbol, model)   # one snapshot for the whole request
+        state = self.state                          # one snapshot for the whole request
         key_symbol = symbol.upper()
+        unseen = False
+        try:
+            served = state.choose(symbol, model)
+        except UnknownSymbol:
+            served = state.choose_global(symbol, model)
+            unseen = key_symbol not in served.bundle.scalers
+            if bars is None:
+                bars = self.store_bars(key_symbol)
+        if bars is not None and len(bars) < served.bundle.min_bars:
+            raise ValueError(f"{key_symbol}: {len(bars)} bars, need at least "
+                             f"{served.bundle.min_bars} for {served.version} (lookback "
+                             f"{served.bundle.lookback} plus "
+                             f"{served.bundle.min_bars - served.bundle.lookback} bars of "
+                             "indicator warm-up)")
         if bars is None:
             window = served.windows[key_symbol]
             as_of, last_close = served.as_of[key_symbol], served.last_close[key_symbol]
@@ -160,7 +179,18 @@ class ModelHub:
             as_of, last_close = bars.index[-1].isoformat(), float(bars["close"].iloc[-1])
         key = (key_symbol, as_of, served.version, None if bars is None else
                hash(bars.to_numpy().tobytes()))
-        return Prepared(key_symbol, served, window, as_of, last_close, key)
+        return Prepared(key_symbol, served, window, as_of, last_close, key, unseen)
+
+    def store_bars(self, symbol: str) -> pd.DataFrame:
+        """The symbol's daily bars from the service's store; `UnknownSymbol` when the store
+        does not exist or does not hold the symbol."""
+        from causalcast.store.frames import load_frames
+
+        try:
+            return load_frames(self.store, [symbol])[symbol]
+        except (KeyError, ValueError) as exc:   # not stored, or no store there at all
+            log.info("%s: not answered from the store %s (%s)", symbol, self.store, exc)
+            raise UnknownSymbol(symbol) from exc
 
     async def answer(self, prepared: Prepared, use_cache: bool = True) -> dict[str, Any]:
         """The forecast of a prepared request: from the cache, or one micro-batched pass."""
@@ -196,6 +226,8 @@ class ModelHub:
             })
         return {"symbol": prepared.symbol, "as_of": prepared.as_of, "last_close": last_close,
                 "model": served.name, "model_versions": [served.version], "forecasts": rows,
+                "model_scope": served.scope, "unseen_symbol": prepared.unseen,
+                "evidence": served.evidence, "warnings": list(served.warnings),
                 "cached": False}
 
     async def prob_above(self, symbol: str, spot: float, strike: float, tau: float,

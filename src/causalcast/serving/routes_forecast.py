@@ -45,7 +45,9 @@ def _prepare(hub: ModelHub, req: ForecastRequest, where: list) -> Prepared:
     try:
         return hub.prepare(req.symbol, bars, req.model)
     except UnknownSymbol as exc:
-        raise HTTPException(404, f"symbol {req.symbol!r}: no promoted model serves it") from exc
+        raise HTTPException(404, f"symbol {req.symbol!r}: no promoted model serves it, and "
+                            "no production global model with a pooled scaler has bars for "
+                            "it (send recent bars, or add it to the store)") from exc
     except ValueError as exc:   # too few bars for the lookback and warm-up, etc.
         raise HTTPException(422, [{"loc": [*where, "bars"], "msg": str(exc),
                                    "type": "value_error"}]) from exc
