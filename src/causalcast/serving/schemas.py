@@ -187,7 +187,9 @@ class ForecastRequest(_Strict):
     symbol: Symbol
     bars: list[Bar] | None = Field(None, min_length=1, max_length=MAX_BARS,
                                    description="Recent bars to forecast from (oldest first); "
-                                   "default: the bars the service holds for the symbol")
+                                   "default: the bars the service holds for the symbol, or "
+                                   "for a symbol no model serves, its bars in the store "
+                                   "(answered by the production global model)")
     model: ModelName | None = Field(None, description="A promoted model name (e.g. "
                               "'lstm-global'); default: the one with the best validation loss")
 
