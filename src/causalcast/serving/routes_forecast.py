@@ -68,10 +68,12 @@ def _json(payload: dict) -> Response:
 
 @router.post("", response_model=ForecastResponse, openapi_extra=body_doc(ForecastRequest))
 async def forecast(request: Request) -> Response:
-    """One symbol's forecast, from the service's bars or from bars in the request."""
+    """One symbol's forecast, from the service's bars or from bars in the request. Only a
+    precomputed window is answered on the event loop; request bars, or a symbol read from the
+    store, cost features (and I/O) and run in a worker thread."""
     req = await parse_body(request, ForecastRequest)
     hub = _hub(request)
-    if req.bars is None:
+    if req.bars is None and req.symbol.upper() in hub.state.by_symbol:   # precomputed window
         prepared = _prepare(hub, req, ["body"])
     else:
         prepared = await run_in_threadpool(_prepare, hub, req, ["body"])
