@@ -25,6 +25,8 @@ from causalcast.serving.config import ServeConfig
 from causalcast.store import BarStore
 from tests.serving_support import train_and_register
 
+pytestmark = pytest.mark.slow   # ~20 s for the module: one ridge model trained and registered
+
 # The shape `evaluation.promotion_metrics` writes; the values are what a walk-forward
 # evaluation might have found, and the test checks that each reaches the response unchanged.
 WALK_FORWARD = {"accuracy": 0.5412, "ci_low": 0.5203, "ci_high": 0.5619,
