@@ -173,3 +173,33 @@ def test_cli_predict_too_few_bars_is_one_line(home, tmp_path, bundle):
                                           f"store:{tmp_path / 's'}", "--symbol", "TINY"])
     assert result.exit_code == 2
     assert f"need at least {bundle.min_bars}" in result.output
+
+
+def test_evidence_is_reread_at_reload_and_cached_answers_do_not_outlive_it(client, home):
+    reg = Registry.open(home)
+    try:
+        base = reg.get_version("ridge-global:1")
+        late = reg.register_version(
+            "ridge-late", reg.load_artifact(base), base.config,
+            {**base.metrics, "val_loss": 2e9},
+            Lineage(base.data_fingerprint, base.feature_config, base.split_config),
+            run_id=base.run_id)
+        reg.promote(late.ref, gates=[], reason="no gates at all")
+    finally:
+        reg.close()
+    assert client.post("/v1/admin/reload").status_code == 200
+    ask = {"symbol": "SYN001", "model": "ridge-late"}
+    before = client.post("/v1/forecast", json=ask).json()
+    assert before["evidence"]["source"] == "metrics" and before["evidence"]["accuracy"] is None
+    reg = Registry.open(home)
+    try:
+        _attach_passing_evaluation(reg, late.ref)
+    finally:
+        reg.close()
+    assert client.post("/v1/forecast", json=ask).json()["cached"] is True   # loaded once
+    assert client.post("/v1/admin/reload").status_code == 200
+    after = client.post("/v1/forecast", json=ask).json()
+    assert after["cached"] is False and after["evidence"]["source"] == "evaluation"
+    assert after["evidence"]["accuracy"] == WALK_FORWARD["accuracy"]
+    # Passing evidence does not undo the override: still not served as beating naive.
+    assert after["evidence"]["beats_naive"] is False and after["warnings"]

@@ -111,6 +111,9 @@ class ModelHub:
                 self.state = stale(self.state)
                 raise
             self.state = new          # the atomic swap
+            # Cached answers carry their version's evidence and warnings, which a reload may
+            # have re-read (an evaluation attached since): nothing older is answered.
+            self.cache.clear()
             self.reloads += 1
             self._publish(new)
             return new
