@@ -203,3 +203,10 @@ def test_evidence_is_reread_at_reload_and_cached_answers_do_not_outlive_it(clien
     assert after["evidence"]["accuracy"] == WALK_FORWARD["accuracy"]
     # Passing evidence does not undo the override: still not served as beating naive.
     assert after["evidence"]["beats_naive"] is False and after["warnings"]
+
+
+def test_cli_predict_without_a_registry_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli_app, ["predict", "--home", str(tmp_path / "none"),
+                                          "--data", "synthetic:2,400,0.3,1"])
+    assert result.exit_code == 2
+    assert "no registry under" in result.output and "Traceback" not in result.output

@@ -11,12 +11,21 @@ registry version, hence no attached evaluation: their evidence is null, and says
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from causalcast.cli.common import JSON_OPTION, clear_errors, console, fail, print_json, table
+from causalcast.cli.common import (
+    JSON_OPTION,
+    clear_errors,
+    console,
+    err_console,
+    fail,
+    print_json,
+    table,
+)
 from causalcast.cli.train import DATA_OPTION, SYNTHETIC_OPTION, data_source
 
 NO_EVIDENCE = ("a bundle file, not a registry version: no evaluation is attached to it "
@@ -63,18 +72,27 @@ def _bundle_forecasts(model: Path, frames: dict, wanted: list[str] | None) -> li
 def registry_forecasts(home: Path, frames: dict, symbols: list[str]) -> list[dict[str, Any]]:
     """The service's answers (`ModelHub`) for each symbol's bars, from `home`'s production
     versions; one clear line (exit 2) when a symbol cannot be answered."""
+    from causalcast.registry import Registry, RegistryError
     from causalcast.serving.hub import ModelHub
     from causalcast.serving.loading import UnknownSymbol
 
+    try:
+        Registry.open(home, create=False).close()
+    except RegistryError as exc:
+        fail(f"--home {home}: {exc}")
+    # Loading problems are reported below, one line each, not as the service's log records.
+    logging.getLogger("causalcast.serving").setLevel(logging.CRITICAL)
     hub = ModelHub(home, cache_items=0)
     try:
         try:
             state = hub.reload()
         except Exception as exc:
             fail(f"--home {home}: the registry cannot be read ({exc})")
+        for problem in state.problems:
+            err_console.print(f"[yellow]not used[/] {problem.version}: {problem.reason}",
+                              highlight=False)
         if not state.models:
-            fail(f"--home {home}: no production model could be loaded"
-                 + "".join(f"; {p.version}: {p.reason}" for p in state.problems))
+            fail(f"--home {home}: no production model could be loaded")
         out = []
         for symbol in symbols:
             try:
