@@ -82,5 +82,6 @@ def test_main_job_reads_through_the_store_and_serves_unseen_symbols(tmp_path):
     assert ev["accuracy"] == recorded["walk_forward"]["accuracy"]
     assert ev["p_dm"] == recorded["significance"]["p_values"]["dm_vs_naive"] < 0.05
     assert ev["grade"] == recorded["grade"]["shown"]
-    assert ev["beats_naive"] is True and body["warnings"] == []
+    assert ev["beats_naive"] is True
+    assert len(body["warnings"]) == 1 and "not on EXTRA" in body["warnings"][0]
     assert ev["evaluated_at"] == evaluation.created_at and ev["source"] == "evaluation"

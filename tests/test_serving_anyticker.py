@@ -106,13 +106,14 @@ def test_unseen_symbol_from_its_bars_uses_the_pooled_scaler(client, bundle):
     assert (ev["p_dm"], ev["p_direction"], ev["grade"]) == (0.012, 0.031, "C")
     assert ev["beats_naive"] is True and ev["manual_override"] is False
     assert ev["source"] == "evaluation" and ev["evaluated_at"] and ev["missing"] == {}
-    assert body["warnings"] == []
+    # The one warning: the evidence is the version's, not a measurement on NEWCO.
+    assert len(body["warnings"]) == 1 and "not on NEWCO" in body["warnings"][0]
 
 
 def test_a_trained_symbol_is_not_unseen(client):
     body = client.post("/v1/forecast", json={"symbol": "SYN000"}).json()
     assert body["unseen_symbol"] is False and body["model_scope"] == "global"
-    assert body["evidence"]["beats_naive"] is True
+    assert body["evidence"]["beats_naive"] is True and body["warnings"] == []
 
 
 def test_too_few_bars_is_a_422_naming_how_many_are_needed(client, bundle):

@@ -230,7 +230,11 @@ class ModelHub:
         return {"symbol": prepared.symbol, "as_of": prepared.as_of, "last_close": last_close,
                 "model": served.name, "model_versions": [served.version], "forecasts": rows,
                 "model_scope": served.scope, "unseen_symbol": prepared.unseen,
-                "evidence": served.evidence, "warnings": list(served.warnings),
+                "evidence": served.evidence,
+                "warnings": list(served.warnings) + ([
+                    f"{prepared.symbol}: not in the model's training symbols; its evidence was "
+                    f"measured on the symbols it was evaluated on, not on {prepared.symbol}"]
+                    if prepared.unseen else []),
                 "cached": False}
 
     async def prob_above(self, symbol: str, spot: float, strike: float, tau: float,
