@@ -214,7 +214,7 @@ def _closes(source: str, symbol: str, as_of: str | None) -> tuple[tuple[str, ...
                                                                   tuple[float, ...]]:
     """A symbol's closes from its data source, loaded once per (source, symbol, last bar
     served): the serving snapshot's as-of changes when new data is loaded, and so the key."""
-    from causalcast.training.data import resolve_source
+    from causalcast.data.resolve import resolve_source
 
     frames, _ = resolve_source(source, [symbol])
     frame = frames[symbol].iloc[-MAX_BARS_SHOWN:]
