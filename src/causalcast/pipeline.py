@@ -1,6 +1,7 @@
 """The main job (`causalcast run`, `make run`) as plain functions, one per stage.
 
-data → validation → features → leakage audit → parallel walk-forward training and final fits
+data imported into the run's market data store → read back from ``store:`` strings →
+validation → features → leakage audit → parallel walk-forward training and final fits
 → walk-forward evaluation with significance → the evaluation attached to each final fit's
 version, promoted through the gates → HTML report. Each stage is also its own command; this
 module only chains them and keeps the numbers honest: nothing is promoted or graded without a
@@ -10,6 +11,7 @@ a candidate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,33 @@ class Dataset:
     """One dataset of the main job and everything produced for it."""
 
     label: str
-    data: str                      # job data string (folder, sample:msft, ...)
+    data: str                      # job data string (store:PATH?version=N, folder, ...)
     frames: dict[str, pd.DataFrame]
     audit: AuditReport
     ceiling: Any = None            # SyntheticUniverse for synthetic data
     run: RunSummary | None = None
     evaluation: dict[str, Any] | None = None
     promotions: list[dict[str, Any]] = field(default_factory=list)
+    symbols: tuple[str, ...] | None = None   # the dataset's symbols of `data` (None: all)
+
+
+def import_to_store(store: Path, batches: Mapping[str, pd.DataFrame], *, revise: bool = False,
+                    source: str = "import") -> Any:
+    """Write `batches` into the store at `store` (one all-or-nothing commit; bars already
+    stored unchanged add nothing, so a rerun on the same home writes nothing new). Returns the
+    store's `WriteResult`. `revise`: the caller regenerated these bars and they replace what
+    an earlier run stored, as a new table version (earlier versions stay readable)."""
+    from causalcast.store import BarStore
+
+    return BarStore(store).write(batches, "1d", revise=revise, source=source)
+
+
+def store_data_string(store: Path, version: int | None) -> str:
+    """The job data string for the store pinned to `version`: workers, the registry's
+    lineage and later re-runs read exactly the bars this run trained on, whatever is
+    written to the store afterwards."""
+    pinned = "" if version is None else f"?version={version}"
+    return f"store:{Path(store).resolve()}{pinned}"
 
 
 def train_dataset(ds: Dataset, *, home: Path, models: tuple[str, ...], n_folds: int,
@@ -46,7 +68,7 @@ def train_dataset(ds: Dataset, *, home: Path, models: tuple[str, ...], n_folds: 
     """Walk-forward folds (for evaluation) and the final fit (for serving) of every model, one
     global model across the dataset's symbols, on the process pool (`Executor`). The
     dataset's audit is recorded with the run (``audit=False``: none)."""
-    spec = RunSpec(data=ds.data, models=models, scopes=("global",),
+    spec = RunSpec(data=ds.data, symbols=ds.symbols, models=models, scopes=("global",),
                    folds=(*range(n_folds), "final"), n_folds=n_folds, horizons=horizons,
                    lookback=lookback, seed=seed, profile=profile,
                    model_params=dict(model_params or {}),

@@ -13,6 +13,7 @@ from causalcast.cli import config as config_commands
 from causalcast.cli import data as data_commands
 from causalcast.cli import evaluate as evaluate_commands
 from causalcast.cli import options as options_commands
+from causalcast.cli import predict as predict_command
 from causalcast.cli import registry as registry_commands
 from causalcast.cli import run as run_command
 from causalcast.cli import serve as serve_command
@@ -52,6 +53,7 @@ data_commands.register(app)
 options_commands.register(app)
 run_command.register(app)
 train_commands.register(app)
+predict_command.register(app)
 registry_commands.register(app)
 serve_command.register(app)
 evaluate_commands.register(app)

@@ -94,6 +94,9 @@ def serve(
                                "promotions (0: only /v1/admin/reload)."),
     data: str = typer.Option(None, "--data", help="Bars to forecast from (default: the data "
                              "each model was trained on)."),
+    store: str = typer.Option(None, "--store", help="Market data store answering symbols "
+                              "that have no model of their own (with the global model); "
+                              "default: HOME/data."),
     max_body: int = typer.Option(2 * 1024 * 1024, "--max-body", help="Bytes; larger is 413."),
     workers: int = typer.Option(1, "--workers", help="Server processes (each loads the "
                                 "models and watches the registry itself)."),
@@ -137,7 +140,7 @@ def serve(
     from causalcast.serving.config import ServeConfig
 
     config = ServeConfig(home=home, api_key=key, cache_items=cache_items, poll_seconds=poll,
-                         data_source=data, max_body_bytes=max_body, docs=docs)
+                         data_source=data, max_body_bytes=max_body, docs=docs, store=store)
     where = {"open": " (docs: /docs)", "key": " (docs: /docs, with the key)", "off": ""}[docs]
     from causalcast.registry.urls import redact
 
@@ -151,7 +154,8 @@ def serve(
     # this user can read, never from argv.
     os.environ[CONFIG_ENV] = json.dumps({
         "home": str(home), "api_key": config.api_key, "cache_items": cache_items,
-        "poll_seconds": poll, "data_source": data, "max_body_bytes": max_body, "docs": docs})
+        "poll_seconds": poll, "data_source": data, "max_body_bytes": max_body, "docs": docs,
+        "store": store})
     uvicorn.run("causalcast.serving.app:app_from_env", factory=True, workers=workers,
                 **options)
 

@@ -1,5 +1,5 @@
-"""`causalcast train` and `causalcast predict`: fit models on one or more symbols, then
-forecast from what was trained.
+"""`causalcast train`: fit models on one or more symbols (`causalcast predict`, in
+cli/predict.py, forecasts from what was trained).
 
 Two modes, one executor (`causalcast.training.runner.Executor`), so both train identically
 (same jobs, same folder layout, same artifacts for the same spec and seed):
@@ -48,7 +48,6 @@ SYMBOLS_OPTION = typer.Option(None, "--symbols", help="Comma-separated subset of
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
-    app.command("predict")(predict)
 
 
 def data_source(data: str | None, synthetic: str | None, seed: int) -> str:
@@ -345,76 +344,3 @@ def _show_registry_run(summary: Any, as_json: bool) -> None:
     if summary.status != "done":
         raise typer.Exit(1)
 
-
-def find_bundles(path: Path) -> list[Path]:
-    """Bundle stems at `path`: a stem, its .json/.safetensors, or a folder searched below."""
-    if path.is_dir():
-        stems = sorted(p.with_suffix("") for p in path.rglob("model.json"))
-        if not stems:
-            fail(f"--model: no trained bundle (model.json) under {path}")
-        return stems
-    stem = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
-    if not stem.with_suffix(".json").exists():
-        fail(f"--model: {stem.with_suffix('.json')} not found")
-    return [stem]
-
-
-def predict(
-    model: Path = typer.Option(..., "--model", help="A bundle (stem or .json) or a folder of "
-                                                    "them, e.g. the --out of train."),
-    data: str | None = DATA_OPTION,
-    synthetic: str | None = SYNTHETIC_OPTION,
-    symbols: str | None = SYMBOLS_OPTION,
-    seed: int = typer.Option(0, "--seed", help="Seed of a --synthetic universe."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Forecast every horizon from each symbol's latest bar with trained bundles."""
-    from causalcast.data.resolve import resolve_source
-    from causalcast.models.bundle import TrainedModel
-    from causalcast.weights import WeightsError
-
-    source = data_source(data, synthetic, seed)
-    stems = find_bundles(model)
-    wanted = [s.strip().upper() for s in symbols.split(",")] if symbols else None
-    with clear_errors():
-        frames, _ = resolve_source(source, wanted)
-    out = []
-    for stem in stems:
-        try:
-            bundle = TrainedModel.load(stem)
-        except WeightsError as exc:
-            fail(f"{stem}: {exc}")
-        trained = [s for s in bundle.meta.get("symbols", []) if s in frames]
-        chosen = wanted or trained or list(frames)
-        with clear_errors():
-            forecasts = bundle.forecast({s: frames[s] for s in chosen})
-        for f in forecasts.values():
-            out.append({"bundle": str(stem), **http_vocabulary(f.to_dict())})
-    if as_json:
-        print_json(out)
-        return
-    rows = []
-    for f in out:
-        for h in f["forecasts"]:
-            rows.append((f["model"], f["symbol"], f["as_of"][:10], h["horizon"],
-                         f"{h['mean_log_return']:+.4f}", f"{h['p_up']:.3f}",
-                         f"[{h['lower_80']:+.3f}, {h['upper_80']:+.3f}]",
-                         f"[{h['lower_95']:+.3f}, {h['upper_95']:+.3f}]"))
-    console.print(table("Forecasts (log returns from the last bar)",
-                        ["model", "symbol", "as of", "horizon", "mean_log_return", "p_up",
-                         "80% interval", "95% interval"], rows))
-
-
-def http_vocabulary(forecast: dict[str, Any]) -> dict[str, Any]:
-    """A `Forecast.to_dict()` in the names the HTTP service answers with (``forecasts``,
-    ``horizon``, ``mean_log_return``, ``p_up``, ``lower_80`` ...), so a script reads the
-    CLI's ``--json`` and the service's response the same way."""
-    rows = []
-    for h in forecast["horizons"]:
-        row = {"horizon": h["h"], "mean_log_return": h["mean"], "scale": h["scale"],
-               "p_up": h["prob_up"]}
-        for level, (lower, upper) in sorted(h["intervals"].items()):
-            row[f"lower_{level}"], row[f"upper_{level}"] = lower, upper
-        rows.append(row)
-    rest = {k: v for k, v in forecast.items() if k != "horizons"}
-    return {**rest, "forecasts": rows}

@@ -176,6 +176,16 @@ class TrainedModel:
         return ForecastBatch.from_params(loc, scale, self.horizons, cfg.likelihood, cfg.df,
                                          levels)
 
+    @property
+    def min_bars(self) -> int:
+        """Bars a frame needs for one window: the lookback plus the longest indicator warm-up
+        of the bundle's features (before it, a feature cannot be finite)."""
+        from causalcast.features.indicators import INDICATORS
+
+        warmup = max((INDICATORS[n].warmup for n in self.feature_names if n in INDICATORS),
+                     default=0)
+        return self.lookback + warmup
+
     def scaler_for(self, symbol: str) -> FoldScaler:
         scaler = self.scalers.get(symbol) or self.scalers.get(POOLED)
         if scaler is None:
@@ -190,9 +200,10 @@ class TrainedModel:
         all earlier bars), so pass the history you have, not just the last L bars."""
         ohlcv = normalize_columns(ohlcv, symbol)
         feats = build_features(ohlcv, self.feature_names).to_numpy(dtype=np.float64)
-        if len(feats) < self.lookback:
-            raise ValueError(f"{symbol}: {len(feats)} bars, need at least {self.lookback} "
-                             "plus indicator warm-up")
+        if len(feats) < self.min_bars:
+            raise ValueError(f"{symbol}: {len(feats)} bars, need at least {self.min_bars} "
+                             f"(lookback {self.lookback} plus "
+                             f"{self.min_bars - self.lookback} bars of indicator warm-up)")
         tail = feats[-self.lookback:]
         if not np.isfinite(tail).all():
             raise ValueError(f"{symbol}: features of the last {self.lookback} bars are not "

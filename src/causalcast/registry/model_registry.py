@@ -318,6 +318,10 @@ class Registry:
         record = self.meta.latest_evaluation(self.get_version(version_ref).version_id)
         return None if record is None else record.evaluation
 
+    def evaluation_record(self, version_ref: str | int) -> EvaluationRecord | None:
+        """The latest attached evaluation with when and by whom it was attached, or None."""
+        return self.meta.latest_evaluation(self.get_version(version_ref).version_id)
+
     def check_loadable(self, version: ModelVersion | str | int) -> dict[str, Any]:
         """Prove a version's artifact can be served before it becomes production: present,
         hashing to its name, and a well-formed causalcast weights file (the safetensors

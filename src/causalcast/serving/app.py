@@ -64,7 +64,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     metrics = Metrics()
     has_registry = registry_exists(config.home)
     hub = ModelHub(config.home, data_source=config.data_source, cache_items=config.cache_items,
-                   max_batch=config.max_batch, metrics=metrics) if has_registry else None
+                   max_batch=config.max_batch, metrics=metrics,
+                   store=config.store) if has_registry else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

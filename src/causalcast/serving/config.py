@@ -22,4 +22,5 @@ class ServeConfig:
     max_batch: int = 256              # windows per forward pass
     poll_seconds: float = 2.0         # how often the registry is checked for promotions
     data_source: str | None = None    # bars to forecast from; default: the registry's lineage
+    store: str | None = None          # bars of symbols without a model; default: home/data
     docs: Literal["open", "key", "off"] = "open"

@@ -32,6 +32,7 @@ from causalcast.serving.cache import LRUCache
 from causalcast.serving.loading import (
     ServedModel,
     ServingState,
+    UnknownSymbol,
     build_state,
     production_ids,
     stale,
@@ -57,6 +58,7 @@ class Prepared:
     as_of: str
     last_close: float
     key: tuple
+    unseen: bool = False      # answered by a global model that never trained on the symbol
 
 
 def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
@@ -78,10 +80,15 @@ def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
 
 class ModelHub:
     def __init__(self, home: Path | str, *, data_source: str | None = None,
-                 cache_items: int = 50_000,
-                 max_batch: int = 256, metrics: Any = None):
+                 cache_items: int = 50_000, max_batch: int = 256, metrics: Any = None,
+                 store: str | Path | None = None):
         self.home = as_home(home)  # a folder, or a postgresql:// URL
         self.data_source = data_source
+        # Where bars of symbols without a model of their own are looked up: the configured
+        # store, else the default store under the service's home.
+        # (A database home has no folder of its own: only a configured store is read then.)
+        self.store: str | None = (str(store) if store is not None else
+                                  str(self.home / "data") if isinstance(self.home, Path) else None)
         self.state = ServingState(error="not loaded yet")
         self.cache = LRUCache(cache_items)
         self.batcher: MicroBatcher[WindowJob, dict] = MicroBatcher(
@@ -108,6 +115,9 @@ class ModelHub:
                 self.state = stale(self.state)
                 raise
             self.state = new          # the atomic swap
+            # Cached answers carry their version's evidence and warnings, which a reload may
+            # have re-read (an evaluation attached since): nothing older is answered.
+            self.cache.clear()
             self.reloads += 1
             self._publish(new)
             return new
@@ -151,8 +161,22 @@ class ModelHub:
         """Everything a forecast needs before the forward pass: the model (from one snapshot)
         and the window. With request bars this computes features — CPU work that the routes
         run off the event loop."""
-        served = self.state.choose(symbol, model)   # one snapshot for the whole request
+        state = self.state                          # one snapshot for the whole request
         key_symbol = symbol.upper()
+        unseen = False
+        try:
+            served = state.choose(symbol, model)
+        except UnknownSymbol:
+            served = state.choose_global(symbol, model)
+            unseen = key_symbol not in served.bundle.scalers
+            if bars is None:
+                bars = self.store_bars(key_symbol)
+        if bars is not None and len(bars) < served.bundle.min_bars:
+            raise ValueError(f"{key_symbol}: {len(bars)} bars, need at least "
+                             f"{served.bundle.min_bars} for {served.version} (lookback "
+                             f"{served.bundle.lookback} plus "
+                             f"{served.bundle.min_bars - served.bundle.lookback} bars of "
+                             "indicator warm-up)")
         if bars is None:
             window = served.windows[key_symbol]
             as_of, last_close = served.as_of[key_symbol], served.last_close[key_symbol]
@@ -162,7 +186,20 @@ class ModelHub:
             as_of, last_close = bars.index[-1].isoformat(), float(bars["close"].iloc[-1])
         key = (key_symbol, as_of, served.version, None if bars is None else
                hash(bars.to_numpy().tobytes()))
-        return Prepared(key_symbol, served, window, as_of, last_close, key)
+        return Prepared(key_symbol, served, window, as_of, last_close, key, unseen)
+
+    def store_bars(self, symbol: str) -> pd.DataFrame:
+        """The symbol's daily bars from the service's store; `UnknownSymbol` when the store
+        does not exist or does not hold the symbol."""
+        from causalcast.store.frames import load_frames
+
+        if self.store is None:
+            raise UnknownSymbol(symbol)
+        try:
+            return load_frames(self.store, [symbol])[symbol]
+        except (KeyError, ValueError) as exc:   # not stored, or no store there at all
+            log.info("%s: not answered from the store %s (%s)", symbol, self.store, exc)
+            raise UnknownSymbol(symbol) from exc
 
     async def answer(self, prepared: Prepared, use_cache: bool = True) -> dict[str, Any]:
         """The forecast of a prepared request: from the cache, or one micro-batched pass."""
@@ -198,6 +235,12 @@ class ModelHub:
             })
         return {"symbol": prepared.symbol, "as_of": prepared.as_of, "last_close": last_close,
                 "model": served.name, "model_versions": [served.version], "forecasts": rows,
+                "model_scope": served.scope, "unseen_symbol": prepared.unseen,
+                "evidence": served.evidence,
+                "warnings": list(served.warnings) + ([
+                    f"{prepared.symbol}: not in the model's training symbols; its evidence was "
+                    f"measured on the symbols it was evaluated on, not on {prepared.symbol}"]
+                    if prepared.unseen else []),
                 "cached": False}
 
     async def prob_above(self, symbol: str, spot: float, strike: float, tau: float,

@@ -17,12 +17,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from causalcast.models.bundle import TrainedModel
+from causalcast.models.bundle import POOLED, TrainedModel
+from causalcast.serving.evidence import version_evidence
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ REASONS = {
     "model": "artifact is not a loadable model",
     "data": "the bars for its symbols could not be loaded",
     "metadata": "no data source or symbols recorded with the model",
+    "evidence": "its evaluation records could not be read",
 }
 STALE_REASON = ("registry could not be read at the last check; this version may have been "
                 "replaced since")
@@ -68,6 +70,14 @@ class ServedModel:
     as_of: dict[str, str] = field(default_factory=dict)            # symbol -> last bar
     last_close: dict[str, float] = field(default_factory=dict)
     bars_per_year: float = 252.0
+    scope: Literal["global", "symbol"] = "symbol"     # global: trained across symbols
+    evidence: dict[str, Any] = field(default_factory=dict)   # serving.evidence, per version
+    warnings: tuple[str, ...] = ()                   # travel with every forecast it answers
+
+    @property
+    def serves_unseen(self) -> bool:
+        """A global model with the pooled scaler can forecast a symbol it never saw."""
+        return self.scope == "global" and POOLED in self.bundle.scalers
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,15 @@ class ServingState:
     @property
     def degraded(self) -> bool:
         return bool(self.problems) or self.error is not None
+
+    def choose_global(self, symbol: str, model: str | None = None) -> ServedModel:
+        """The production global model (best validation loss first) for a symbol that no
+        model was trained on; `UnknownSymbol` when none can serve it."""
+        for served in sorted((m for m in self.models if m.serves_unseen),
+                             key=lambda x: (x.val_loss, x.name)):
+            if model is None or model in (served.name, served.version, served.bundle.name):
+                return served
+        raise UnknownSymbol(symbol if model is None else f"{symbol} with model {model!r}")
 
     def choose(self, symbol: str, model: str | None = None) -> ServedModel:
         candidates = self.by_symbol.get(symbol.upper())
@@ -147,8 +166,15 @@ def _load_version(registry, version, data_source: str | None,
         raise _Failed("data") from exc
     val_loss = float(version.metrics.get("val_loss", bundle.meta.get("val_loss", np.inf))
                      or np.inf)
+    try:
+        evidence, warnings = version_evidence(registry, version)
+    except Exception as exc:
+        raise _Failed("evidence") from exc
+    extra = (version.lineage or {}).get("extra") or {}
+    scope = "global" if extra.get("scope") == "global" or len(symbols) > 1 else "symbol"
     return ServedModel(version.name, version.ref, version.version_id, bundle, val_loss, windows,
-                       as_of, closes, _bars_per_year(frames[symbols[0]].index))
+                       as_of, closes, _bars_per_year(frames[symbols[0]].index), scope,
+                       evidence, warnings)
 
 
 def build_state(home: Path, data_source: str | None = None) -> ServingState:

@@ -45,7 +45,9 @@ def _prepare(hub: ModelHub, req: ForecastRequest, where: list) -> Prepared:
     try:
         return hub.prepare(req.symbol, bars, req.model)
     except UnknownSymbol as exc:
-        raise HTTPException(404, f"symbol {req.symbol!r}: no promoted model serves it") from exc
+        raise HTTPException(404, f"symbol {req.symbol!r}: no promoted model serves it, and "
+                            "no production global model with a pooled scaler has bars for "
+                            "it (send recent bars, or add it to the store)") from exc
     except ValueError as exc:   # too few bars for the lookback and warm-up, etc.
         raise HTTPException(422, [{"loc": [*where, "bars"], "msg": str(exc),
                                    "type": "value_error"}]) from exc
@@ -66,10 +68,12 @@ def _json(payload: dict) -> Response:
 
 @router.post("", response_model=ForecastResponse, openapi_extra=body_doc(ForecastRequest))
 async def forecast(request: Request) -> Response:
-    """One symbol's forecast, from the service's bars or from bars in the request."""
+    """One symbol's forecast, from the service's bars or from bars in the request. Only a
+    precomputed window is answered on the event loop; request bars, or a symbol read from the
+    store, cost features (and I/O) and run in a worker thread."""
     req = await parse_body(request, ForecastRequest)
     hub = _hub(request)
-    if req.bars is None:
+    if req.bars is None and req.symbol.upper() in hub.state.by_symbol:   # precomputed window
         prepared = _prepare(hub, req, ["body"])
     else:
         prepared = await run_in_threadpool(_prepare, hub, req, ["body"])

@@ -187,7 +187,9 @@ class ForecastRequest(_Strict):
     symbol: Symbol
     bars: list[Bar] | None = Field(None, min_length=1, max_length=MAX_BARS,
                                    description="Recent bars to forecast from (oldest first); "
-                                   "default: the bars the service holds for the symbol")
+                                   "default: the bars the service holds for the symbol, or "
+                                   "for a symbol no model serves, its bars in the store "
+                                   "(answered by the production global model)")
     model: ModelName | None = Field(None, description="A promoted model name (e.g. "
                               "'lstm-global'); default: the one with the best validation loss")
 
@@ -211,6 +213,45 @@ class HorizonForecast(BaseModel):
     upper_95: float
 
 
+class GateVerdict(BaseModel):
+    gate: str
+    passed: bool
+    detail: str
+
+
+class Evidence(BaseModel):
+    """What the served version's out-of-sample evaluation found (docs/serving.md). Loaded
+    once per version when it is (re)loaded. A null field was not recorded: `missing` says
+    why; nothing is estimated in its place."""
+    accuracy: float | None = Field(description="Directional accuracy on the pooled "
+                                   "walk-forward test rows (first horizon)")
+    ci_low: float | None = Field(description="Lower end of the accuracy's confidence interval")
+    ci_high: float | None = Field(description="Upper end of the accuracy's confidence interval")
+    always_up: float | None = Field(description="Share of up moves on the same rows: the "
+                                    "accuracy of always saying 'up'")
+    p_dm: float | None = Field(description="One-sided Diebold-Mariano p-value, model better "
+                               "than the naive forecast")
+    p_direction: float | None = Field(description="One-sided p-value of the date-clustered "
+                                      "direction test against the naive forecast")
+    grade: str | None = Field(description="The honest grade shown (F unless earned)")
+    n_test: int | None = Field(description="Out-of-sample rows the numbers rest on")
+    beats_naive: bool = Field(description="Both naive-comparison gates pass on the recorded "
+                              "evidence, and the version was not promoted by a manual "
+                              "override (then always false, with a warning)")
+    manual_override: bool = Field(description="Promoted without passing every default gate")
+    naive_gates: list[GateVerdict] = Field(description="beats_naive_baseline and "
+                                           "significant_vs_naive, as the registry ran them")
+    split: str | None = Field(description="Where the p-values were computed")
+    horizon: int | None = Field(description="Horizon (bars) of the tests")
+    alpha: float | None = Field(description="Significance level of the tests")
+    source: Literal["evaluation", "metrics"] = Field(description="evaluation: the attached "
+                                                     "evaluation; metrics: the version's "
+                                                     "recorded metrics (none attached)")
+    evaluated_at: str = Field(description="When the evaluation was attached (or the version "
+                              "registered, for source 'metrics'), UTC")
+    missing: dict[str, str] = Field(description="Null field -> why it is null")
+
+
 class ForecastResponse(BaseModel):
     symbol: str
     as_of: str
@@ -218,6 +259,13 @@ class ForecastResponse(BaseModel):
     model: str
     model_versions: list[str]
     forecasts: list[HorizonForecast]
+    model_scope: Literal["global", "symbol"] = Field(description="global: one model trained "
+                                                     "across symbols; symbol: this symbol's own")
+    unseen_symbol: bool = Field(description="The model never trained on this symbol; its "
+                                "features are scaled with the pooled scaler of the global model")
+    evidence: Evidence
+    warnings: list[str] = Field(default_factory=list, description="E.g. a model promoted by "
+                                "a manual gate override")
     cached: bool = False
 
 

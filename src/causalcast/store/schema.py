@@ -97,8 +97,10 @@ def split_rows(table: pa.Table) -> dict[str, pd.DataFrame]:
     if order is not None:
         values = values.take(order)
     values.index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), name="date")
+    # A dictionary unified over files also names symbols that the filter left without rows
+    # (a scan for MSFT still sees the codes of a file of other symbols): those are skipped.
     return {str(names[k]): values.iloc[int(bounds[k]):int(bounds[k + 1])]
-            for k in np.argsort(names)}
+            for k in np.argsort(names) if bounds[k + 1] > bounds[k]}
 
 
 def _symbol_codes(table: pa.Table) -> tuple[np.ndarray, list[str]]:
