@@ -307,7 +307,8 @@ def rv_ratio_5_60(b: Bars) -> Array:
 def parkinson_20(b: Bars) -> Array:
     """Parkinson high-low volatility over 20 bars."""
     hl = np.log(b.high / b.low) ** 2
-    return np.sqrt(rolling_mean(hl, 20) / (4 * np.log(2)))
+    # a mean of squares is >= 0; the running-sum mean can round a flat window to -1e-17
+    return np.sqrt(np.maximum(rolling_mean(hl, 20), 0.0) / (4 * np.log(2)))
 
 
 @indicator("atr_14", warmup=14)
