@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -143,12 +144,16 @@ def test_page_renders_fast_offline_accessible(browser, server, shots, path, size
     w = Watched(browser, server, WIDTHS[size])
     try:
         w.open(server.url + path)              # first visit fills the browser's cache
-        timing = w.open(server.url + path)
+        # the median of three warm visits: one scheduling hiccup on 2 shared cores is not the
+        # page's load time, and the median still fails a page that is slow half the time
+        visits = [w.open(server.url + path) for _ in range(3)]
+        timing = visits[-1]
         text = w.page.inner_text("main")
         assert EXPECTED[path] in text, text[:500]
         assert "needs an API key" not in text and "HTTP 5" not in text, text[:500]
-        assert timing["load"] <= MAX_LOAD_MS, timing
-        assert timing["ready"] is not None and timing["ready"] <= MAX_LOAD_MS, timing
+        assert all(v["ready"] is not None for v in visits), visits
+        assert statistics.median(v["load"] for v in visits) <= MAX_LOAD_MS, visits
+        assert statistics.median(v["ready"] for v in visits) <= MAX_LOAD_MS, visits
         assert timing["overflow"] <= 1, f"page wider than the {size} viewport: {timing}"
         results = Axe().run(w.page)
         serious = [v for v in results.response["violations"]
