@@ -10,6 +10,7 @@ import typer
 
 from causalcast.cli import data as data_commands
 from causalcast.cli import evaluate as evaluate_commands
+from causalcast.cli import monitor as monitor_commands
 from causalcast.cli import options as options_commands
 from causalcast.cli import registry as registry_commands
 from causalcast.cli import run as run_command
@@ -30,6 +31,7 @@ train_commands.register(app)
 registry_commands.register(app)
 serve_command.register(app)
 evaluate_commands.register(app)
+monitor_commands.register(app)
 
 
 def main() -> None:
