@@ -6,9 +6,10 @@ score streams; thresholds are module constants, documented in docs/monitoring.md
   values against its reference (training-range) values, in ten reference-quantile bins.
   PSI < 0.1: stable; 0.1-0.25: `watch`; > 0.25: drifted (`watch` too: inputs moving is a
   reason to look, not proof the forecasts are worse).
-* **Calibration drift** (`coverage_drift`): the share of outcomes inside the 80 % and 95 %
-  central intervals, with an exact two-sided binomial test against the nominal level;
-  p < 0.01 is `watch`, p < 0.001 with at least 50 outcomes is `degraded`.
+* **Calibration drift** (`coverage_drift`): the share of the last `COVERAGE_WINDOW` outcomes
+  inside the 80 % and 95 % central intervals, with an exact two-sided binomial test against
+  the nominal level; p < 0.001 is `watch`, p < 1e-6 with at least 50 outcomes is `degraded`
+  (strict because the test is repeated on every poll).
 * **Loss against naive** (`loss_cusum`): a one-sided CUSUM on the per-forecast difference of
   squared errors, model minus naive (naive forecasts a zero log return), standardised by its
   running standard deviation and clipped at ±3: it accumulates evidence that the model is
@@ -29,11 +30,12 @@ PSI_WATCH = 0.10
 PSI_DRIFT = 0.25
 PSI_BINS = 10
 MIN_LIVE_INPUTS = 20          # live feature rows before input drift is judged
-COVERAGE_WATCH_P = 0.01
-COVERAGE_DEGRADED_P = 0.001
+COVERAGE_WATCH_P = 0.001
+COVERAGE_DEGRADED_P = 1e-6    # strict: the check is repeated on every poll
+COVERAGE_WINDOW = 250         # the most recent outcomes whose coverage is tested
 MIN_COVERAGE_N = 50           # outcomes before calibration can degrade a version
-CUSUM_K = 0.25                # allowance, in standard deviations of the loss difference
-CUSUM_H = 10.0                # decision threshold
+CUSUM_K = 0.05                # allowance, in standard deviations of the loss difference
+CUSUM_H = 25.0                # decision threshold
 CUSUM_WARMUP = 50             # outcomes before the CUSUM starts (its scale estimate settles)
 CUSUM_CLIP = 3.0
 
@@ -82,8 +84,9 @@ class CoverageCheck:
 
 def coverage_drift(y: np.ndarray, mean: np.ndarray, scale: np.ndarray, df: float | None,
                    levels: tuple[float, ...] = (0.8, 0.95)) -> list[CoverageCheck]:
-    """Realised coverage of each central interval, tested against its nominal level."""
-    y, mean, scale = (np.asarray(a, dtype=float) for a in (y, mean, scale))
+    """Realised coverage of each central interval over the last `COVERAGE_WINDOW` outcomes,
+    tested against its nominal level."""
+    y, mean, scale = (np.asarray(a, dtype=float)[-COVERAGE_WINDOW:] for a in (y, mean, scale))
     out = []
     for level in levels:
         lo, hi = central_interval(mean, scale, level, df)

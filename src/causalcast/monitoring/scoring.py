@@ -21,9 +21,11 @@ import pandas as pd
 
 from causalcast.evaluation import binomial_test, forecast_metrics
 from causalcast.evaluation.portfolio import trade_forecasts
+from causalcast.evaluation.scores import called
 from causalcast.registry.records import PredictionRecord
 
-FrameLoader = Callable[[str, Sequence[str]], Mapping[str, pd.DataFrame]]
+# (version, symbols) -> bars of those symbols (`service_loop.frame_loader`)
+FrameLoader = Callable[[Any, Sequence[str]], Mapping[str, pd.DataFrame]]
 
 
 def bar_time(iso: str) -> pd.Timestamp:
@@ -54,8 +56,8 @@ def realised_outcomes(predictions: Sequence[PredictionRecord],
 
 def score_pending(registry: Any, load_frames: FrameLoader) -> dict[str, int]:
     """Record the outcome of every matured, not yet scored prediction in the registry's log.
-    ``load_frames(data, symbols)`` gives the bars of a version's data source (its lineage's
-    ``data``). Idempotent: a prediction's outcome is written once."""
+    ``load_frames(version, symbols)`` gives the bars its forecasts were made from.
+    Idempotent: a prediction's outcome is written once."""
     pending = registry.meta.predictions(scored=False)
     by_version: dict[int, list[PredictionRecord]] = {}
     for p in pending:
@@ -64,7 +66,7 @@ def score_pending(registry: Any, load_frames: FrameLoader) -> dict[str, int]:
     for version_id, preds in by_version.items():
         version = registry.get_version(version_id)
         symbols = sorted({p.symbol for p in preds})
-        frames = load_frames(str(version.lineage.get("data", "")), symbols)
+        frames = load_frames(version, symbols)
         added += registry.meta.record_outcomes(realised_outcomes(preds, frames))
     return {"pending": len(pending), "scored": added}
 
@@ -96,6 +98,8 @@ def live_metrics(predictions: Sequence[PredictionRecord], *, cost_bps: float = 5
             continue
         dfs = rows["df"].dropna().unique()
         df = float(dfs[0]) if len(dfs) else None
+        # `called`: as in walk-forward evaluation, a mean within a tie of zero calls nothing
+        rows = rows.assign(mean=called(rows["mean"].to_numpy(), rows["scale"].to_numpy()))
         m = forecast_metrics(rows["close"].to_numpy(), rows["y"].to_numpy(),
                              rows["mean"].to_numpy(), scale=rows["scale"].to_numpy(), df=df,
                              alpha=alpha)

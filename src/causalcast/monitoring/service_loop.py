@@ -19,18 +19,25 @@ from causalcast.monitoring.drift import STATUSES
 log = logging.getLogger(__name__)
 
 
-def frame_loader(override: str | None = None):
-    """``load_frames(data, symbols)`` for scoring: the version's own data source (its
-    lineage), or ``override`` (the service's ``data_source``, `monitor --data`)."""
-    def load(data: str, symbols: Sequence[str]) -> Mapping[str, pd.DataFrame]:
+def frame_loader(override: str | None = None, by_version: Mapping[int, str] | None = None):
+    """``load_frames(version, symbols)`` for scoring: bars from ``override`` (the service's
+    ``data_source``, `monitor --data`), else the data source the version was served from
+    (``by_version``), else the one its lineage or job spec records."""
+    def load(version: Any, symbols: Sequence[str]) -> Mapping[str, pd.DataFrame]:
         from causalcast.data.resolve import resolve_source
 
-        frames, _ = resolve_source(override or data, list(symbols))
+        data = (override or (by_version or {}).get(version.version_id)
+                or version.lineage.get("data")
+                or (version.config.get("job_spec") or {}).get("data"))
+        if not data:
+            raise ValueError(f"version {version.ref}: no data source recorded; pass --data")
+        frames, _ = resolve_source(data, list(symbols))
         return frames
     return load
 
 
-def monitor_pass(home: Any, data_source: str | None = None) -> list[dict[str, Any]]:
+def monitor_pass(home: Any, data_source: str | None = None,
+                 by_version: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
     """Score matured forecasts, then report every production version (one registry open)."""
     from causalcast.monitoring.scoring import score_pending
     from causalcast.monitoring.status import monitor_reports
@@ -38,7 +45,7 @@ def monitor_pass(home: Any, data_source: str | None = None) -> list[dict[str, An
 
     registry = Registry.open(home, create=False)
     try:
-        load = frame_loader(data_source)
+        load = frame_loader(data_source, by_version)
         score_pending(registry, load)
         return monitor_reports(registry, load)
     finally:
@@ -66,7 +73,8 @@ class ServiceMonitor:
     def run_once(self) -> list[dict[str, Any]]:
         if self.hub.prediction_log is not None:
             self.hub.prediction_log.flush()
-        reports = monitor_pass(self.hub.home, self.hub.data_source)
+        sources = {m.version_id: m.bundle.meta.get("data") for m in self.hub.state.models}
+        reports = monitor_pass(self.hub.home, self.hub.data_source, sources)
         self.hub.monitor_reports = {r["version_id"]: r for r in reports}
         self.hub.monitor_status = {r["version_id"]: r["status"] for r in reports}
         if self.gauge is not None:

@@ -110,8 +110,7 @@ def monitor_reports(registry: Any, load_frames: FrameLoader | None = None,
         preds = registry.meta.predictions(version.version_id)
         frames = None
         if load_frames is not None and preds:
-            frames = load_frames(str(version.lineage.get("data", "")),
-                                 sorted({p.symbol for p in preds}))
+            frames = load_frames(version, sorted({p.symbol for p in preds}))
         out.append(version_report(version, preds, registry.evaluation(version.version_id),
                                   frames))
     return out
