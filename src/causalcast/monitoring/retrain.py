@@ -83,7 +83,7 @@ def retrain_version(home: Path, version: Any, *, backend: str = "pool",
     from causalcast.evaluation.walkforward import evaluate_predictions
     from causalcast.pipeline import attach_to_final_fits
     from causalcast.registry import GateRefused, Registry
-    from causalcast.training.plan import FINAL_FOLD, RunSpec
+    from causalcast.training.plan import FINAL, FINAL_FOLD, RunSpec
     from causalcast.training.runner import Executor
 
     row: dict[str, Any] = {"name": version.name, "previous": version.ref}
@@ -94,12 +94,14 @@ def retrain_version(home: Path, version: Any, *, backend: str = "pool",
         finally:
             registry.close()
         spec = RunSpec.from_dict(run.config["spec"])
-        model, scope = version.lineage["model"], version.lineage["scope"]
+        extra = version.lineage.get("extra") or {}
+        model = version.lineage["model"]
+        scope = extra.get("scope") or version.lineage.get("symbol") or "global"
         folds = n_folds or spec.n_folds
         spec = dataclasses.replace(
             spec, models=(model,), scopes=("global",) if scope == "global" else ("per-symbol",),
             symbols=spec.symbols if scope == "global" else (scope,),
-            folds=(*range(folds), FINAL_FOLD), n_folds=folds)
+            folds=(*range(folds), FINAL), n_folds=folds)
         summary = Executor(backend, workers).run(spec, home=home, audit=audit,
                                                  name=f"{RETRAIN_REASON}-{version.name}")
         row["run_id"] = summary.run_id

@@ -27,7 +27,7 @@ def frame_loader(override: str | None = None, by_version: Mapping[int, str] | No
         from causalcast.data.resolve import resolve_source
 
         data = (override or (by_version or {}).get(version.version_id)
-                or version.lineage.get("data")
+                or (version.lineage.get("extra") or {}).get("data")
                 or (version.config.get("job_spec") or {}).get("data"))
         if not data:
             raise ValueError(f"version {version.ref}: no data source recorded; pass --data")

@@ -1,0 +1,145 @@
+"""Monitoring end to end: a real service logs every forecast under 32 concurrent requests and
+loses none on SIGTERM; retraining through the executor and the gates promotes a better model,
+refuses a worse one, and the running service serves the new version without a restart; a
+retrained version worse live is rolled back."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from threading import Thread
+
+import httpx
+import pytest
+
+from causalcast.registry import NewPrediction, Registry
+from tests.serving_support import Server, train_and_register
+
+pytestmark = pytest.mark.slow
+
+
+def test_32_concurrent_forecasts_are_all_logged_and_sigterm_loses_none(tmp_path: Path) -> None:
+    train_and_register(tmp_path, models=("ridge",))
+    # The writer would wait a minute before writing: only the shutdown flush can save them.
+    server = Server(tmp_path, "--log-flush-ms", "60000", "--monitor-every", "0").wait_ready()
+    try:
+        def ask(i: int) -> dict:
+            r = httpx.post(server.url + "/v1/forecast",
+                           json={"symbol": ("SYN000", "SYN001", "SYN002")[i % 3]}, timeout=30)
+            assert r.status_code == 200, r.text
+            return r.json()
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(ask, range(32)))
+        registry = Registry.open(tmp_path, create=False)
+        assert registry.meta.predictions() == []       # still queued in the service
+        registry.close()
+    finally:
+        server.stop()                                  # SIGTERM
+    # uvicorn re-raises the SIGTERM after its graceful shutdown: -15 is the clean exit
+    assert server.proc.returncode in (0, -15)
+    horizons = len(answers[0]["forecasts"])
+    registry = Registry.open(tmp_path, create=False)
+    logged = registry.meta.predictions()
+    registry.close()
+    assert len(logged) == 32 * horizons
+    assert sum(p.cached for p in logged) == sum(a["cached"] for a in answers) * horizons
+    assert all(a["monitor_status"] == "unknown" for a in answers)
+    first = answers[0]["forecasts"][0]
+    match = [p for p in logged if p.symbol == answers[0]["symbol"] and p.horizon == 1]
+    assert match and match[0].scale == first["scale_log_return"]
+    assert match[0].forecast == first
+
+
+def _production_run(home: Path, model: str, gates: tuple[str, ...] | None) -> str:
+    """A registry run of ``model`` with walk-forward folds and a final fit, evaluated, the
+    evaluation attached, and promoted (through ``gates``)."""
+    from causalcast.evaluation.walkforward import evaluate_predictions
+    from causalcast.pipeline import attach_to_final_fits
+    from causalcast.training.runner import Executor, RunSpec
+
+    spec = RunSpec(data="synthetic:3,900,0.325,5", models=(model,), scopes=("global",),
+                   folds=(0, 1, "final"), n_folds=2, horizons=(1, 5), lookback=20, seed=0)
+    summary = Executor("inline").run(spec, home=home, audit=True, audit_cuts=2)
+    from causalcast.data.resolve import resolve_source
+
+    frames, universe = resolve_source(spec.data)
+    evaluation = evaluate_predictions(Path(summary.out_dir) / "walk", frames,
+                                      audit_passed=summary.audit_passed, ceiling=universe)
+    registry = Registry.open(home)
+    try:
+        attached = attach_to_final_fits(registry, summary.run_id, evaluation)
+        registry.promote(attached[model], reason="test", gates=gates)
+        return attached[model]
+    finally:
+        registry.close()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    events: list = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.events.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_retrain_promotes_a_better_model_refuses_a_worse_one_and_is_served(tmp_path):
+    from causalcast.monitoring.alerts import AlertHook
+    from causalcast.monitoring.retrain import check_rollbacks, retrain
+
+    hook = HTTPServer(("127.0.0.1", 0), _Hook)
+    Thread(target=hook.serve_forever, daemon=True).start()
+    alert = AlertHook(webhook=f"http://127.0.0.1:{hook.server_port}/alert")
+    ridge_v1 = _production_run(tmp_path, "ridge", None)          # all default gates
+    naive_v1 = _production_run(tmp_path, "naive", ("leakage_audit",))  # forced in
+    server = Server(tmp_path, "--poll", "0.5", "--monitor-every", "0").wait_ready()
+    try:
+        result = retrain(tmp_path, when="always", backend="inline", n_folds=2,
+                         alert=alert)
+        rows = {r["name"]: r for r in result["retrained"]}
+        assert rows["ridge/global"]["promoted"], result
+        assert not rows["naive/global"]["promoted"]
+        assert "significant_vs_naive" in rows["naive/global"]["reason"]
+        ridge_v2 = rows["ridge/global"]["candidate"]
+        assert ridge_v2 != ridge_v1
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            body = httpx.post(server.url + "/v1/forecast",
+                              json={"symbol": "SYN000", "model": "ridge/global"}).json()
+            if body["model_versions"] == [ridge_v2]:
+                break
+            time.sleep(0.3)
+        assert body["model_versions"] == [ridge_v2]   # hot swap, no restart
+        assert server.proc.poll() is None
+    finally:
+        server.stop()
+    events = [e["event"] for e in _Hook.events]
+    assert events.count("promoted") == 1 and events.count("refused") == 1
+    promoted = next(e for e in _Hook.events if e["event"] == "promoted")
+    assert promoted["version"] == ridge_v2 and promoted["replaced"] == ridge_v1
+
+    # Worse live than its predecessor after N scored forecasts: rolled back.
+    registry = Registry.open(tmp_path, create=False)
+    old, new = registry.get_version(ridge_v1), registry.get_version(ridge_v2)
+    rows_ = []
+    for i in range(30):
+        for v, err in ((old, 0.001), (new, 0.05)):
+            rows_.append(NewPrediction(v.version_id, "SYN000", f"2020-01-{1 + i % 28:02d}T00:"
+                                       f"{i:02d}:00", 1, 100.0, err, 0.01, None, {}, "2026-01-01",
+                                       False, "test"))
+    registry.meta.append_predictions(rows_)
+    preds = registry.meta.predictions()
+    registry.meta.record_outcomes([(p.prediction_id, 0.0, p.as_of) for p in preds])
+    done = check_rollbacks(registry, 20, alert)
+    assert done and done[0]["rolled_back_to"] == ridge_v1
+    assert registry.production("ridge/global").ref == ridge_v1
+    registry.close()
+    hook.shutdown()
+    assert any(e["event"] == "rolled_back" for e in _Hook.events)
+    assert naive_v1
