@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from threading import Thread
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -78,9 +79,9 @@ def _production_run(home: Path, model: str, gates: tuple[str, ...] | None) -> st
 
 
 class _Hook(BaseHTTPRequestHandler):
-    events: list = []
+    events: ClassVar[list] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.events.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
         self.send_response(204)
         self.end_headers()
