@@ -177,6 +177,7 @@ def _first_degraded_bar(y, f, s) -> int | None:
 DETECT_WITHIN = {"signal_off": 150, "volatility_x3": 10}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["signal_off", "volatility_x3"])
 def test_a_planted_regime_change_is_flagged_degraded_within_the_documented_bars(change):
     delays = []
@@ -188,6 +189,7 @@ def test_a_planted_regime_change_is_flagged_degraded_within_the_documented_bars(
     assert len(caught) >= 19, delays
 
 
+@pytest.mark.slow
 def test_an_unchanged_process_is_flagged_degraded_in_at_most_1_of_20_seeds():
     flagged = [seed for seed in range(20)
                if _first_degraded_bar(*_stream(1000 + seed, CHANGE_AT + 200, None))]
@@ -208,3 +210,43 @@ def test_a_version_without_scored_forecasts_is_unknown(tmp_path: Path) -> None:
     report = version_report(registry.get_version(vid), [], None)
     assert report["status"] == "unknown" and report["scored"] == 0
     registry.close()
+
+
+def test_cli_scores_and_reports_status_as_json(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from causalcast.cli import app
+
+    frames, _ = resolve_source(DATA)
+    registry, vid = _registry(tmp_path)
+    t = frames["SYN000"].index[350]
+    registry.meta.append_predictions([_prediction(vid, "SYN000", t, 1, float(
+        frames["SYN000"].loc[t, "close"]), 0.001, 0.02)])
+    registry.close()
+    runner = CliRunner()
+    out = runner.invoke(app, ["monitor", "score", "--home", str(tmp_path), "--data", DATA,
+                              "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout) == {"pending": 1, "scored": 1}
+    out = runner.invoke(app, ["monitor", "status", "--home", str(tmp_path), "--json"])
+    assert out.exit_code == 0 and json.loads(out.stdout) == []   # no production version
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from causalcast.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["monitor", "status", "--home", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
+    _registry(tmp_path)[0].close()
+    both = runner.invoke(app, ["retrain", "--home", str(tmp_path)])
+    assert both.exit_code == 2 and "exactly one of --once or --schedule" in both.output
+    cron = runner.invoke(app, ["retrain", "--home", str(tmp_path), "--schedule", "not cron"])
+    assert cron.exit_code == 2 and "not a cron expression" in cron.output
+    hook = runner.invoke(app, ["retrain", "--home", str(tmp_path), "--once",
+                               "--alert-webhook", "ftp://x"])
+    assert hook.exit_code == 2 and "--alert-webhook" in hook.output

@@ -47,10 +47,14 @@ def run(
     from causalcast.io import atomic_write_json
     from causalcast.pipeline import (
         ALL_MODELS,
+        REGIME_CHANGE_AT,
+        REPLAY_BARS,
         Dataset,
         evaluate_dataset,
         promote_evaluated,
+        replay_dataset,
         train_dataset,
+        with_regime_change,
     )
 
     p = {**PROFILES[profile]["main_job"], "profile": profile}
@@ -63,14 +67,22 @@ def run(
 
     step(f"synthesising {p['symbols']} symbols x {p['bars']} bars with a known accuracy ceiling")
     universe = make_universe(p["symbols"], p["bars"], seed=seed)
+    # The last bars are held out of everything below and replayed as "new" bars at the end;
+    # the synthetic replay gets a planted regime change (signal off, volatility x 3).
+    held = REPLAY_BARS["synthetic"]
+    live_synthetic = with_regime_change(universe.frames, p["bars"] - held + REGIME_CHANGE_AT,
+                                        seed=seed)
     synth_dir = (home / "data" / "synthetic").resolve()
-    write_ohlcv(universe.frames, synth_dir)
+    write_ohlcv({s: f.iloc[:-held] for s, f in universe.frames.items()}, synth_dir)
     atomic_write_json(synth_dir / "universe.json", universe.metadata())
 
     step("loading and validating the synthetic files and the real MSFT sample (pmdarima)")
     need = required_bars(cfg, settings.split)
     synthetic, syn_reports = load_ohlcv(synth_dir, min_bars=need, with_reports=True)
-    msft, msft_reports = load_ohlcv("sample:msft", min_bars=need, with_reports=True)
+    live_msft = load_ohlcv("sample:msft", min_bars=need)
+    msft_dir = (home / "data" / "msft").resolve()
+    write_ohlcv({s: f.iloc[:-REPLAY_BARS["msft"]] for s, f in live_msft.items()}, msft_dir)
+    msft, msft_reports = load_ohlcv(msft_dir, min_bars=need, with_reports=True)
 
     step("building causal features and targets")
     frames = {**synthetic, **msft}
@@ -83,7 +95,7 @@ def run(
     datasets = [
         Dataset("synthetic", str(synth_dir), synthetic,
                 run_audit(synthetic, settings, n_cuts=p["audit_cuts"], seed=seed), universe),
-        Dataset("msft", "sample:msft", msft,
+        Dataset("msft", str(msft_dir), msft,
                 run_audit(msft, settings, n_cuts=p["audit_cuts"], seed=seed)),
     ]
     for ds in datasets:
@@ -109,10 +121,17 @@ def run(
     for ds in datasets:
         promote_evaluated(ds, home)
 
+    step(f"replaying the held-out bars as new ({REPLAY_BARS['synthetic']} synthetic with a "
+         f"regime change {REGIME_CHANGE_AT} bars in, {REPLAY_BARS['msft']} MSFT): every "
+         "forecast logged, scored as its bars arrive, drift watched")
+    replays = {ds.label: replay_dataset(ds, home, full, REPLAY_BARS[ds.label])
+               for ds, full in zip(datasets, (live_synthetic, live_msft), strict=True)}
+
     from causalcast.evaluation.report import write_report
 
     report_path = write_report([ds.evaluation for ds in datasets], home / "report.html")
     _print_results(datasets, universe)
+    _print_live(replays)
     summary = {
         "profile": profile, "seconds": round(time.perf_counter() - started, 1),
         "bayes_accuracy": universe.bayes_accuracy,
@@ -120,6 +139,9 @@ def run(
         "audit": {ds.label: ds.audit.to_dict() for ds in datasets},
         "runs": {ds.label: ds.run.to_dict() for ds in datasets if ds.run},
         "promotions": [row for ds in datasets for row in ds.promotions],
+        "live": {label: {"timeline": r["timeline"],
+                         "status": {x["version"]: x["status"] for x in r["reports"]}}
+                 for label, r in replays.items()},
         "report": str(report_path),
     }
     atomic_write_json(home / "run_summary.json", summary)
@@ -153,3 +175,26 @@ def _print_results(datasets: list, universe) -> None:
                             [(r["model"], r.get("version", r["candidate"]),
                               "yes" if r["promoted"] else "no", r["reason"])
                              for r in ds.promotions]))
+
+
+def _print_live(replays: dict) -> None:
+    """Live (replayed) vs walk-forward accuracy, and when each version was flagged."""
+    for label, result in replays.items():
+        rows = []
+        for r in result["reports"]:
+            h = r["drift"].get("horizon")
+            d = (r["live"].get(str(h)) or {}).get("direction") or {}
+            wf = r["walk_forward"] or {}
+            flagged = next((bars for bars, status in result["timeline"][r["version"]]
+                            if status == "degraded"), None)
+            rows.append((r["version"], r["status"], r["distinct_scored"],
+                         f"{_fmt(d.get('accuracy'))} [{_fmt(d.get('ci_low'))},"
+                         f"{_fmt(d.get('ci_high'))}]",
+                         f"{_fmt(wf.get('accuracy'))} [{_fmt(wf.get('ci_low'))},"
+                         f"{_fmt(wf.get('ci_high'))}]",
+                         "-" if flagged is None else f"after {flagged} bars",
+                         (r["reasons"] or ["-"])[0][:60]))
+        console.print(table(
+            f"{label}: live replay of {result['bars']} held-out bars vs walk-forward "
+            "(first horizon)", ["version", "status", "scored", "live accuracy [95% CI]",
+                                "walk-forward [95% CI]", "degraded", "first reason"], rows))
