@@ -250,3 +250,29 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     hook = runner.invoke(app, ["retrain", "--home", str(tmp_path), "--once",
                                "--alert-webhook", "ftp://x"])
     assert hook.exit_code == 2 and "--alert-webhook" in hook.output
+
+
+def test_predict_logs_its_forecasts_under_the_registered_version(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from causalcast.cli import app
+    from causalcast.training.runner import Executor, RunSpec
+
+    spec = RunSpec(data=DATA, models=("ridge",), scopes=("global",), folds=("final",),
+                   horizons=(1, 5), lookback=20)
+    summary = Executor("inline").run(spec, home=tmp_path, audit=False)
+    runner = CliRunner()
+    out = runner.invoke(app, ["predict", "--model", str(Path(summary.out_dir) / "final"),
+                              "--data", DATA, "--log-home", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    registry = Registry.open(tmp_path, create=False)
+    logged = registry.meta.predictions()
+    version = registry.versions()[0]
+    registry.close()
+    assert len(logged) == 2 * 2 and {p.source for p in logged} == {"predict"}
+    assert {p.version_id for p in logged} == {version.version_id}
+    other = tmp_path / "other"
+    Registry.open(other).close()
+    refused = runner.invoke(app, ["predict", "--model", str(Path(summary.out_dir) / "final"),
+                                  "--data", DATA, "--log-home", str(other)])
+    assert refused.exit_code == 2 and "no registered version" in refused.output

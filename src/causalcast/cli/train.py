@@ -343,6 +343,9 @@ def predict(
     symbols: str | None = SYMBOLS_OPTION,
     seed: int = typer.Option(0, "--seed", help="Seed of a --synthetic universe."),
     as_json: bool = JSON_OPTION,
+    log_home: Path | None = typer.Option(None, "--log-home", help="Append the forecasts to "
+                                         "this registry's prediction log (the bundle must be "
+                                         "a registered version); docs/monitoring.md."),
 ) -> None:
     """Forecast every horizon from each symbol's latest bar with trained bundles."""
     from causalcast.data.resolve import resolve_source
@@ -366,6 +369,20 @@ def predict(
             forecasts = bundle.forecast({s: frames[s] for s in chosen})
         for f in forecasts.values():
             out.append({"bundle": str(stem), **f.to_dict()})
+        if log_home is not None:
+            from causalcast.monitoring.predlog import log_cli_forecasts
+            from causalcast.registry import RegistryError
+
+            cfg = bundle.model.config
+            with clear_errors():
+                try:
+                    log_cli_forecasts(
+                        log_home, Path(f"{stem}.safetensors").read_bytes(),
+                        None if cfg.likelihood == "gaussian" else float(cfg.df),
+                        list(forecasts.values()),
+                        {s: float(frames[s]["close"].iloc[-1]) for s in forecasts})
+                except RegistryError as exc:
+                    raise ValueError(f"--log-home {log_home}: {exc}") from None
     if as_json:
         print_json(out)
         return

@@ -151,3 +151,34 @@ class PredictionLog:
                 self._cond.notify_all()
         if registry is not None:
             registry.close()
+
+
+def log_cli_forecasts(home: str | Path, artifact: bytes, df: float | None,
+                      forecasts: Sequence[Any], closes: dict[str, float]) -> int:
+    """`causalcast predict --log-home`: append a bundle's forecasts (`models.forecast.
+    Forecast`) to the prediction log, under the registry version whose artifact is these
+    exact bytes. Written at once (a CLI run is short): returns the rows added; raises
+    ValueError when no version of that registry holds the bundle."""
+    import hashlib
+
+    from causalcast.registry import Registry
+
+    digest = hashlib.sha256(artifact).hexdigest()
+    registry = Registry.open(home, create=False)
+    try:
+        version = next((v for v in registry.versions() if v.artifact_sha256 == digest), None)
+        if version is None:
+            raise ValueError(f"--log-home {home}: no registered version has this bundle's "
+                             f"artifact (sha256 {digest[:12]}...); register it first")
+        now = utc_iso()
+        rows = []
+        for f in forecasts:
+            for h in f.horizons:
+                row = f.horizon(h)
+                rows.append(NewPrediction(version.version_id, f.symbol, str(f.as_of), int(h),
+                                          closes[f.symbol], float(row["mean"]),
+                                          float(row["scale"]), df, row, now, False,
+                                          "predict"))
+        return registry.meta.append_predictions(rows)
+    finally:
+        registry.close()
