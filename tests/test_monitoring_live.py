@@ -14,6 +14,8 @@ from threading import Thread
 from typing import ClassVar
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
 from causalcast.registry import NewPrediction, Registry
@@ -144,3 +146,27 @@ def test_retrain_promotes_a_better_model_refuses_a_worse_one_and_is_served(tmp_p
     hook.shutdown()
     assert any(e["event"] == "rolled_back" for e in _Hook.events)
     assert naive_v1
+
+
+def test_replay_logs_scores_and_flags_the_planted_regime_change(tmp_path: Path) -> None:
+    from causalcast.data.resolve import resolve_source
+    from causalcast.monitoring.replay import replay
+    from causalcast.pipeline import with_regime_change
+
+    ref = _production_run(tmp_path, "ridge", None)
+    frames, _ = resolve_source("synthetic:3,900,0.325,5")
+    changed = with_regime_change(frames, 800, seed=5)
+    for s in frames:   # untouched before the change, spliced on continuously after it
+        pd.testing.assert_frame_equal(changed[s].iloc[:800], frames[s].iloc[:800])
+        r_old = np.diff(np.log(frames[s]["close"].to_numpy()[800:]))
+        r_new = np.diff(np.log(changed[s]["close"].to_numpy()[800:]))
+        assert r_new.std() > 1.5 * r_old.std()    # 3x annual volatility, realised noisily
+    result = replay(tmp_path, changed, 750, 10)
+    registry = Registry.open(tmp_path, create=False)
+    logged = registry.meta.predictions(registry.get_version(ref).version_id)
+    registry.close()
+    assert len(logged) == 3 * 151 * 2            # symbols x (150 new bars + the last old) x h
+    report = result["reports"][0]
+    assert report["version"] == ref and report["status"] == "degraded", report["reasons"]
+    timeline = dict(result["timeline"][ref])
+    assert all(status != "degraded" for bars, status in timeline.items() if bars <= 50)
