@@ -170,3 +170,38 @@ def test_replay_logs_scores_and_flags_the_planted_regime_change(tmp_path: Path) 
     assert report["version"] == ref and report["status"] == "degraded", report["reasons"]
     timeline = dict(result["timeline"][ref])
     assert all(status != "degraded" for bars, status in timeline.items() if bars <= 50)
+
+
+def test_the_service_scores_on_its_poll_and_publishes_the_status(tmp_path: Path) -> None:
+    from causalcast.data.resolve import resolve_source
+    from causalcast.data.sources import write_ohlcv
+
+    train_and_register(tmp_path, models=("ridge",))
+    frames, _ = resolve_source("synthetic:3,900,0.325,5")
+    bars = tmp_path / "bars"
+    write_ohlcv({s: f.iloc[:850] for s, f in frames.items()}, bars)
+    server = Server(tmp_path, "--data", str(bars), "--monitor-every", "0.5",
+                    "--log-flush-ms", "20").wait_ready()
+    try:
+        for s in ("SYN000", "SYN001", "SYN002"):
+            first = httpx.post(server.url + "/v1/forecast", json={"symbol": s}).json()
+            assert first["monitor_status"] == "unknown"
+        write_ohlcv(frames, bars)                        # the outcome bars arrive
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            models = httpx.get(server.url + "/v1/models").json()["models"]
+            if all(m["monitor_status"] == "ok" for m in models):
+                break
+            time.sleep(0.5)
+        assert models and all(m["monitor_status"] == "ok" for m in models), models
+        again = httpx.post(server.url + "/v1/forecast", json={"symbol": "SYN000"}).json()
+        assert again["monitor_status"] == "ok"
+        metrics = httpx.get(server.url + "/metrics").text
+        assert 'causalcast_monitor_status{status="ok"' in metrics
+        assert httpx.get(server.url + "/readyz").json()["status"] == "ok"
+    finally:
+        server.stop()
+    registry = Registry.open(tmp_path, create=False)
+    scored = registry.meta.predictions(scored=True)
+    registry.close()
+    assert len(scored) >= 3 * 2      # each symbol's horizons 1 and 5 matured

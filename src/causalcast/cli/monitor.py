@@ -122,7 +122,8 @@ def retrain(
     if when not in ("always", "drift"):
         fail(f"--when: expected always or drift, got {when!r}")
     alert = _alert(webhook, command)
-    _open(home).__enter__().close()   # a missing registry fails here, in one line
+    with _open(home):   # a missing or damaged registry fails here, in one line
+        pass
 
     def one_pass() -> dict:
         from causalcast.monitoring.retrain import retrain as run_retrain
@@ -191,7 +192,8 @@ def watch(
     except ValueError as exc:
         fail(f"--schedule {schedule!r}: not a cron expression ({exc})")
     alert = _alert(webhook, command)
-    _open(home).__enter__().close()
+    with _open(home):
+        pass
     from causalcast.monitoring.retrain import retrain as run_retrain
     from causalcast.monitoring.service_loop import monitor_pass
 
