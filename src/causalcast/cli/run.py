@@ -180,6 +180,9 @@ def _print_results(datasets: list, universe) -> None:
 def _print_live(replays: dict) -> None:
     """Live (replayed) vs walk-forward accuracy, and when each version was flagged."""
     for label, result in replays.items():
+        if not result["reports"]:
+            console.print(f"{label}: no promoted version, nothing to replay")
+            continue
         rows = []
         for r in result["reports"]:
             h = r["drift"].get("horizon")
@@ -193,7 +196,7 @@ def _print_live(replays: dict) -> None:
                          f"{_fmt(wf.get('accuracy'))} [{_fmt(wf.get('ci_low'))},"
                          f"{_fmt(wf.get('ci_high'))}]",
                          "-" if flagged is None else f"after {flagged} bars",
-                         (r["reasons"] or ["-"])[0][:60]))
+                         (r["reasons"] or ["-"])[0][:40]))
         console.print(table(
             f"{label}: live replay of {result['bars']} held-out bars vs walk-forward "
             "(first horizon)", ["version", "status", "scored", "live accuracy [95% CI]",

@@ -80,8 +80,8 @@ def replay(home: Path, frames: Mapping[str, pd.DataFrame], first_new: int, step:
             symbols = [s for s in bundle.meta.get("symbols", []) if s in frames]
             if symbols:
                 bundles[v.version_id] = (v, bundle, symbols)
-        n = min(len(frames[s]) for _, _, syms in bundles.values() for s in syms) \
-            if bundles else 0
+        n = min((len(frames[s]) for _, _, syms in bundles.values() for s in syms),
+                default=first_new)
         cached: dict[tuple[int, str], tuple[np.ndarray, list[int]]] = {}
         for vid, (_, bundle, symbols) in bundles.items():
             for s in symbols:
@@ -112,4 +112,4 @@ def replay(home: Path, frames: Mapping[str, pd.DataFrame], first_new: int, step:
     finally:
         log.close()
         registry.close()
-    return {"timeline": timeline, "reports": reports, "bars": n - first_new}
+    return {"timeline": timeline, "reports": reports, "bars": max(n - first_new, 0)}
