@@ -46,6 +46,19 @@ def predictions_of_response(response: dict[str, Any], version_id: int,
         for row in response["forecasts"]]
 
 
+def _rows(items: list[Any]) -> list[NewPrediction]:
+    """Queued items as log rows: `NewPrediction` as given, answers expanded per horizon."""
+    out: list[NewPrediction] = []
+    for item in items:
+        if isinstance(item, NewPrediction):
+            out.append(item)
+        else:
+            response, version_id, df, source, at = item
+            out.extend(predictions_of_response(response, version_id, df, source=source,
+                                               requested_at=at))
+    return out
+
+
 class PredictionLog:
     """Batched, off-the-request-path appends to the prediction log of the registry at
     ``home``. Thread-safe; `record` never blocks on I/O."""
@@ -60,7 +73,8 @@ class PredictionLog:
         self.flush_s = flush_ms / 1000.0
         self.max_rows = max_rows
         self.max_queued = max_queued
-        self._queue: deque[NewPrediction] = deque()
+        # NewPrediction rows, or (answer, version_id, df, source, time) tuples (record_answer)
+        self._queue: deque[Any] = deque()
         self._cond = threading.Condition()
         self._closing = False
         self._in_flight = 0
@@ -80,6 +94,20 @@ class PredictionLog:
                 self.dropped += len(rows) - max(room, 0)
                 rows = rows[:max(room, 0)]
             self._queue.extend(rows)
+            if len(self._queue) >= self.max_rows:
+                self._cond.notify()
+
+    def record_answer(self, response: dict[str, Any], version_id: int, df: float | None,
+                      source: str = "service") -> None:
+        """The request path's entry: one tuple appended (the time stamped now); the rows
+        are built by the writer thread, so the request pays only for the append."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("prediction log: closed")
+            if len(self._queue) >= self.max_queued:
+                self.dropped += 1
+                return
+            self._queue.append((response, version_id, df, source, utc_iso()))  # type: ignore[arg-type]
             if len(self._queue) >= self.max_rows:
                 self._cond.notify()
 
@@ -120,9 +148,10 @@ class PredictionLog:
                     if self._closing:
                         break
                     continue
-                batch = [self._queue.popleft()
+                items = [self._queue.popleft()
                          for _ in range(min(len(self._queue), self.max_rows * 8))]
-                self._in_flight = len(batch)
+                self._in_flight = len(items)
+            batch = _rows(items)
             try:
                 if registry is None:
                     registry = Registry.open(self.home, create=False)

@@ -13,11 +13,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from causalcast.registry.checks import utc_now
-from causalcast.registry.lineage import canonical_json
 from causalcast.registry.records import NewPrediction, PredictionRecord, RegistryError
 
 _COLUMNS = ("version_id", "symbol", "as_of", "horizon", "last_close", "mean", "scale", "df",
             "forecast_json", "requested_at", "cached", "source", "monitor_status")
+
+
+def _forecast_json(forecast: dict[str, Any], where: str) -> str:
+    """Sorted-key JSON of the served row (orjson: the log's writer formats thousands of rows
+    a second); a non-finite number is refused like `canonical_json` refuses it."""
+    import orjson
+
+    if not isinstance(forecast, dict):
+        raise RegistryError(f"{where}.forecast: expected a dict, got {type(forecast).__name__}")
+    for key, value in forecast.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RegistryError(f"{where}.forecast.{key}: not a finite number ({value!r})")
+    try:
+        return orjson.dumps(forecast, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError as exc:
+        raise RegistryError(f"{where}.forecast: not JSON ({exc})") from None
 
 
 def _check(p: NewPrediction, i: int) -> tuple[Any, ...]:
@@ -37,7 +52,7 @@ def _check(p: NewPrediction, i: int) -> tuple[Any, ...]:
         raise RegistryError(f"{where}: symbol, as_of and requested_at must be non-empty")
     return (p.version_id, p.symbol, p.as_of, p.horizon, float(p.last_close), float(p.mean),
             float(p.scale), None if p.df is None else float(p.df),
-            canonical_json(p.forecast, f"{where}.forecast"), p.requested_at, int(p.cached),
+            _forecast_json(p.forecast, where), p.requested_at, int(p.cached),
             p.source, p.monitor_status)
 
 

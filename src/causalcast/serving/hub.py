@@ -191,12 +191,10 @@ class ModelHub:
         response = {**response,
                     "monitor_status": self.monitor_status.get(served.version_id, "unknown")}
         if self.prediction_log is not None:
-            from causalcast.monitoring.predlog import predictions_of_response
-
             cfg = served.bundle.model.config
-            df = None if cfg.likelihood == "gaussian" else float(cfg.df)
-            self.prediction_log.record(predictions_of_response(
-                response, served.version_id, df, source="service"))
+            self.prediction_log.record_answer(
+                response, served.version_id,
+                None if cfg.likelihood == "gaussian" else float(cfg.df))
         return response
 
     async def forecast(self, symbol: str, bars: pd.DataFrame | None = None,
