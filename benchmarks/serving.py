@@ -3,12 +3,16 @@ serve` started here. Goals on 2 cores: /v1/forecast p99 <= 25 ms uncached and <=
 /v1/options/price with 1000 options p99 <= 25 ms; zero errors.
 
 The uncached scenario runs a server started with `--cache-items 0`, so every request goes
-through the micro-batched forward pass. Needs `wrk` (Debian package `wrk`)."""
+through the micro-batched forward pass. The prediction log (docs/monitoring.md) is on by
+default; each forecast scenario also runs with `--no-prediction-log`, and the p99 ratio log on
+/ log off (goal <= 1.10) is printed with the machine's load average. Needs `wrk` (Debian
+package `wrk`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,6 +30,9 @@ GOALS_MS = {"forecast (cached)": 5.0, "forecast (uncached)": 25.0,
 # Context rows without a goal: the same option batch from one connection (the service time a
 # client sees when the server is not saturated) and without Greeks.
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+LOG_TOLERANCE = 0.10
 
 
 def _ms(text: str) -> float:
@@ -105,8 +112,14 @@ def main() -> None:
     forecast = {"symbol": "SYN000"}   # the default (best validation loss) promoted model
     options = option_batch(1000)
     c = args.connections
+    # The prediction log is on by default; the "log off" peers measure what it costs (same
+    # run, same machine load): p99 with the log must stay within LOG_TOLERANCE of without.
     scenarios = [("forecast (cached)", [], "/v1/forecast", forecast, c),
+                 ("forecast (cached), log off", ["--no-prediction-log"], "/v1/forecast",
+                  forecast, c),
                  ("forecast (uncached)", ["--cache-items", "0"], "/v1/forecast", forecast, c),
+                 ("forecast (uncached), log off", ["--cache-items", "0", "--no-prediction-log"],
+                  "/v1/forecast", forecast, c),
                  ("options/price, 1000 options", [], "/v1/options/price", options, c),
                  ("options/price, 1000 options, 1 connection", [], "/v1/options/price",
                   options, 1),
@@ -119,8 +132,8 @@ def main() -> None:
     scenarios = [s for s in scenarios if args.only in s[0]]
     results, rows = {}, []
     for name, flags, path, body, connections in scenarios:
-        server = Server(home, "--poll", "0", "--workers", str(args.workers),
-                        *flags).wait_ready()
+        server = Server(home, "--poll", "0", "--monitor-every", "0", "--workers",
+                        str(args.workers), *flags).wait_ready()
         try:
             run_wrk(server.url + path, body, 3, connections, workdir)   # warm-up
             res = run_wrk(server.url + path, body, args.seconds, connections, workdir)
@@ -136,11 +149,24 @@ def main() -> None:
                      f"{res['requests_per_s']:.0f}", res["errors"],
                      "-" if goal is None else f"{goal:.0f}",
                      "-" if goal is None else ("yes" if res["meets_goal"] else "NO")])
+    log_cost = {}
+    for name in ("forecast (cached)", "forecast (uncached)"):
+        if name in results and f"{name}, log off" in results:
+            ratio = results[name]["p99_ms"] / results[f"{name}, log off"]["p99_ms"]
+            log_cost[name] = {"p99_ratio_log_on_vs_off": ratio,
+                              "within_tolerance": ratio <= 1 + LOG_TOLERANCE}
+            print(f"prediction log, {name}: p99 log on / log off = {ratio:.3f} "
+                  f"({'within' if ratio <= 1 + LOG_TOLERANCE else 'OUTSIDE'} "
+                  f"{LOG_TOLERANCE:.0%})")
+    load = os.getloadavg()
+    print(f"machine load average during the run (1/5/15 min): {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f} on {os.cpu_count()} cores")
     report("serving", f"HTTP service, wrk {args.connections} connections x {args.seconds} s",
            ["scenario", "conns", "p50 ms", "p99 ms", "req/s", "errors", "goal p99 ms",
             "meets goal"],
            rows, {"connections": args.connections, "seconds": args.seconds,
-                  "server_workers": args.workers,
+                  "server_workers": args.workers, "prediction_log_cost": log_cost,
+                  "load_average": load, "cores": os.cpu_count(),
                   "results": {k: {kk: vv for kk, vv in v.items() if kk != "raw"}
                               for k, v in results.items()},
                   "wrk_output": {k: v["raw"] for k, v in results.items()}})

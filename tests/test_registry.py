@@ -80,7 +80,7 @@ def snapshot(reg: Registry) -> tuple:
 def test_opens_in_wal_mode_with_schema_and_implements_the_interfaces(reg: Registry) -> None:
     db = sqlite3.connect(reg.meta.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
+    assert db.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,), (3,)]
     assert isinstance(reg.meta, MetadataStore) and isinstance(reg.artifacts, ArtifactStore)
 
 

@@ -140,3 +140,49 @@ def promote_evaluated(ds: Dataset, home: Path, reason: str = "make run") -> list
     finally:
         registry.close()
     return ds.promotions
+
+
+# --------------------------------------------------------------------------- live replay
+#: The main job holds these last bars out of training and replays them as "new" bars.
+REPLAY_BARS = {"synthetic": 200, "msft": 100}
+#: Bars into the synthetic replay at which its regime changes (signal off, volatility x 3).
+REGIME_CHANGE_AT = 50
+REPLAY_STEP = 10
+
+
+def with_regime_change(frames: dict[str, pd.DataFrame], at: int, *, seed: int
+                       ) -> dict[str, pd.DataFrame]:
+    """The same bars up to position ``at``; from there, bars of a universe whose planted
+    signal is switched off and whose volatility is three times as high, spliced on (prices
+    rescaled to continue from the bar before ``at``, dates kept)."""
+    from causalcast.data.synthetic import make_universe
+
+    symbols = sorted(frames)
+    n = len(frames[symbols[0]])
+    other = make_universe(len(symbols), n - at + 1, strength=0.0, seed=seed + 1,
+                          annual_vol=0.75, mc_states=10, mc_paths=10)
+    out = {}
+    for symbol, twin in zip(symbols, sorted(other.frames), strict=True):
+        frame, g = frames[symbol], other.frames[twin]
+        tail = g.iloc[1:].copy()
+        price = ["open", "high", "low", "close"]
+        tail[price] = tail[price] * (frame["close"].iloc[at - 1] / g["close"].iloc[0])
+        tail.index = frame.index[at:]
+        out[symbol] = pd.concat([frame.iloc[:at], tail])
+    return out
+
+
+def replay_dataset(ds: Dataset, home: Path, full: dict[str, pd.DataFrame], bars: int,
+                   step: int = REPLAY_STEP) -> dict[str, Any]:
+    """Replay the last ``bars`` of ``full`` (held out of training) through the dataset's
+    promoted versions: forecasts logged, scored as bars arrive, each version judged."""
+    from causalcast.monitoring.replay import replay
+
+    assert ds.run is not None
+    registry = Registry.open(home)
+    try:
+        versions = registry.versions(stage="production", run_id=ds.run.run_id)
+    finally:
+        registry.close()
+    n = min(len(f) for f in full.values())
+    return replay(home, full, n - bars, step, versions)

@@ -12,6 +12,7 @@ from typer.exceptions import TyperException
 from causalcast.cli import config as config_commands
 from causalcast.cli import data as data_commands
 from causalcast.cli import evaluate as evaluate_commands
+from causalcast.cli import monitor as monitor_commands
 from causalcast.cli import options as options_commands
 from causalcast.cli import predict as predict_command
 from causalcast.cli import registry as registry_commands
@@ -58,6 +59,7 @@ registry_commands.register(app)
 serve_command.register(app)
 evaluate_commands.register(app)
 config_commands.register(app)
+monitor_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

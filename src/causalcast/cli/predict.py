@@ -49,7 +49,8 @@ def find_bundles(path: Path) -> list[Path]:
     return [stem]
 
 
-def _bundle_forecasts(model: Path, frames: dict, wanted: list[str] | None) -> list[dict]:
+def _bundle_forecasts(model: Path, frames: dict, wanted: list[str] | None,
+                      log_home: Path | None = None) -> list[dict]:
     from causalcast.models.bundle import TrainedModel
     from causalcast.weights import WeightsError
 
@@ -66,7 +67,28 @@ def _bundle_forecasts(model: Path, frames: dict, wanted: list[str] | None) -> li
         for f in forecasts.values():
             out.append({"bundle": str(stem), **http_vocabulary(f.to_dict()),
                         "evidence": None, "evidence_missing": NO_EVIDENCE})
+        if log_home is not None:
+            _log_bundle_forecasts(log_home, stem, bundle, forecasts, frames)
     return out
+
+
+def _log_bundle_forecasts(log_home: Path, stem: Path, bundle: Any, forecasts: dict,
+                          frames: dict) -> None:
+    """`--log-home`: a bundle's forecasts appended under the registry version that holds
+    exactly this bundle's artifact (docs/monitoring.md)."""
+    from causalcast.monitoring.predlog import log_cli_forecasts
+    from causalcast.registry import RegistryError
+
+    cfg = bundle.model.config
+    with clear_errors():
+        try:
+            log_cli_forecasts(
+                log_home, Path(f"{stem}.safetensors").read_bytes(),
+                None if cfg.likelihood == "gaussian" else float(cfg.df),
+                list(forecasts.values()),
+                {s: float(frames[s]["close"].iloc[-1]) for s in forecasts})
+        except RegistryError as exc:
+            raise ValueError(f"--log-home {log_home}: {exc}") from None
 
 
 def http_vocabulary(forecast: dict[str, Any]) -> dict[str, Any]:
@@ -84,9 +106,11 @@ def http_vocabulary(forecast: dict[str, Any]) -> dict[str, Any]:
     return {**rest, "forecasts": rows}
 
 
-def registry_forecasts(home: Path, frames: dict, symbols: list[str]) -> list[dict[str, Any]]:
+def registry_forecasts(home: Path, frames: dict, symbols: list[str], *,
+                       log: bool = True) -> list[dict[str, Any]]:
     """The service's answers (`ModelHub`) for each symbol's bars, from `home`'s production
-    versions; one clear line (exit 2) when a symbol cannot be answered."""
+    versions; one clear line (exit 2) when a symbol cannot be answered. With ``log`` every
+    answer is appended to the registry's prediction log, as the service's are."""
     from causalcast.registry import Registry, RegistryError
     from causalcast.serving.hub import ModelHub
     from causalcast.serving.loading import UnknownSymbol
@@ -97,7 +121,12 @@ def registry_forecasts(home: Path, frames: dict, symbols: list[str]) -> list[dic
         fail(f"--home {home}: {exc}")
     # Loading problems are reported below, one line each, not as the service's log records.
     logging.getLogger("causalcast.serving").setLevel(logging.CRITICAL)
-    hub = ModelHub(home, cache_items=0)
+    prediction_log = None
+    if log:
+        from causalcast.monitoring.predlog import PredictionLog
+
+        prediction_log = PredictionLog(home, source="predict")
+    hub = ModelHub(home, cache_items=0, prediction_log=prediction_log)
     try:
         try:
             state = hub.reload()
@@ -157,6 +186,11 @@ def predict(
                                        help="Comma-separated symbols; default: all."),
     seed: int = typer.Option(0, "--seed", help="Seed of a --synthetic universe."),
     as_json: bool = JSON_OPTION,
+    log: bool = typer.Option(True, "--log/--no-log", help="Append the registry's answers to "
+                             "its prediction log, as the service does (docs/monitoring.md)."),
+    log_home: Path | None = typer.Option(None, "--log-home", help="With --model: append the "
+                                         "bundle's forecasts to this registry's prediction "
+                                         "log (the bundle must be a registered version)."),
 ) -> None:
     """Forecast every horizon from each symbol's latest bar, with the evidence behind it."""
     from causalcast.data.resolve import resolve_source
@@ -166,9 +200,11 @@ def predict(
     with clear_errors():
         frames, _ = resolve_source(source, wanted)
     if model is not None:
-        out = _bundle_forecasts(model, frames, wanted)
+        out = _bundle_forecasts(model, frames, wanted, log_home)
     else:
-        out = registry_forecasts(home, frames, wanted or list(frames))
+        if log_home is not None:
+            fail("--log-home: only with --model (registry forecasts are logged into --home)")
+        out = registry_forecasts(home, frames, wanted or list(frames), log=log)
     if as_json:
         print_json(out)
     else:

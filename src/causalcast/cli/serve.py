@@ -106,6 +106,13 @@ def serve(
                                "hashed and its header checked), then exit without listening: "
                                "0 all servable, 1 a version would fail to load."),
     as_json: bool = JSON_OPTION,
+    prediction_log: bool = typer.Option(True, "--prediction-log/--no-prediction-log",
+                                        help="Append every answered forecast to the "
+                                        "registry's prediction log (docs/monitoring.md)."),
+    log_flush_ms: float = typer.Option(200.0, "--log-flush-ms", help="Longest a logged "
+                                       "forecast waits in memory (SIGKILL loses at most this)."),
+    monitor_every: float = typer.Option(60.0, "--monitor-every", help="Seconds between "
+                                        "scoring/drift passes (0: none)."),
 ) -> None:
     """Serve forecasts, option prices, Greeks and probabilities over HTTP."""
     if not 1 <= port <= 65535:
@@ -116,6 +123,10 @@ def serve(
         fail(f"--docs: expected one of {', '.join(DOCS_MODES)}, got {docs!r}")
     if not math.isfinite(poll) or poll < 0:
         fail(f"--poll: expected seconds >= 0, got {poll}")
+    if not math.isfinite(log_flush_ms) or log_flush_ms <= 0:
+        fail(f"--log-flush-ms: expected milliseconds > 0, got {log_flush_ms}")
+    if not math.isfinite(monitor_every) or monitor_every < 0:
+        fail(f"--monitor-every: expected seconds >= 0, got {monitor_every}")
     if max_body < 1:
         fail(f"--max-body: expected a positive number of bytes, got {max_body}")
     if api_key_file is not None and api_key:
@@ -140,7 +151,9 @@ def serve(
     from causalcast.serving.config import ServeConfig
 
     config = ServeConfig(home=home, api_key=key, cache_items=cache_items, poll_seconds=poll,
-                         data_source=data, max_body_bytes=max_body, docs=docs, store=store)
+                         data_source=data, max_body_bytes=max_body, docs=docs, store=store,
+                         prediction_log=prediction_log, log_flush_ms=log_flush_ms,
+                         monitor_seconds=monitor_every)
     where = {"open": " (docs: /docs)", "key": " (docs: /docs, with the key)", "off": ""}[docs]
     from causalcast.registry.urls import redact
 
@@ -155,7 +168,8 @@ def serve(
     os.environ[CONFIG_ENV] = json.dumps({
         "home": str(home), "api_key": config.api_key, "cache_items": cache_items,
         "poll_seconds": poll, "data_source": data, "max_body_bytes": max_body, "docs": docs,
-        "store": store})
+        "store": store, "prediction_log": prediction_log, "log_flush_ms": log_flush_ms,
+        "monitor_seconds": monitor_every})
     uvicorn.run("causalcast.serving.app:app_from_env", factory=True, workers=workers,
                 **options)
 

@@ -20,7 +20,9 @@ from causalcast.registry.records import (
     JobKey,
     JobRecord,
     ModelVersion,
+    NewPrediction,
     NewVersion,
+    PredictionRecord,
     RunRecord,
     StageEvent,
 )
@@ -126,6 +128,25 @@ class MetadataStore(Protocol):
     def attach_evaluation(self, version_id: int, evaluation: dict[str, Any],
                           by: str) -> EvaluationRecord: ...
     def latest_evaluation(self, version_id: int) -> EvaluationRecord | None: ...
+
+    # the prediction log (causalcast.monitoring): append-only forecasts, outcomes added once
+    def append_predictions(self, predictions: Sequence[NewPrediction]) -> int:
+        """Append a batch in one transaction (all rows checked first); returns rows added."""
+        ...
+
+    def predictions(self, version_id: int | None = None, *, scored: bool | None = None,
+                    since: str | None = None) -> list[PredictionRecord]:
+        """Logged predictions, oldest first, with their outcome where recorded."""
+        ...
+
+    def record_outcomes(self, outcomes: Sequence[tuple[int, float, str]]) -> int:
+        """(prediction_id, realised log return, outcome bar ISO time); a prediction's first
+        outcome stands, later ones are ignored. Returns the outcomes added."""
+        ...
+
+    def prune_predictions(self, requested_before: str) -> int:
+        """Retention: delete predictions (and outcomes) requested before an ISO time."""
+        ...
 
     # maintenance
     def artifact_references(self) -> list[tuple[int, str, str, int]]: ...

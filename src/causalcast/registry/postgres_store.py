@@ -34,6 +34,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from causalcast.registry.checks import check_key, utc_now
 from causalcast.registry.lineage import canonical_json
 from causalcast.registry.names import check_path_component
+from causalcast.registry.postgres_predictions import PostgresPredictions
 from causalcast.registry.postgres_schema import (
     LATEST,
     MIGRATION_LOCK,
@@ -60,7 +61,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-class PostgresStore(PostgresVersions):
+class PostgresStore(PostgresVersions, PostgresPredictions):
     """`MetadataStore` in one PostgreSQL database. One instance per process (a pool does not
     survive ``fork``); a worker opens its own, as with SQLite."""
 

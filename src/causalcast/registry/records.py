@@ -202,3 +202,34 @@ class GcReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(slots=True)   # not frozen: the log's writer builds ~30 000 a second; frozen
+class NewPrediction:      # dataclasses pay object.__setattr__ per field
+    """One forecast to append to the prediction log (`MetadataStore.append_predictions`): one
+    horizon of one answered request, with its whole distribution (location ``mean`` and
+    ``scale`` of the log return; ``df`` for a Student-t, None for a Gaussian) and the served
+    row (``forecast``: p_up, intervals, prices)."""
+
+    version_id: int
+    symbol: str
+    as_of: str                   # ISO time of the last bar the forecast was made from
+    horizon: int                 # bars ahead
+    last_close: float
+    mean: float
+    scale: float
+    df: float | None
+    forecast: dict[str, Any]
+    requested_at: str            # ISO UTC time the request was answered
+    cached: bool
+    source: str                  # "service" or "predict"
+    monitor_status: str = ""     # the version's monitoring status when it answered
+
+
+@dataclass(slots=True)
+class PredictionRecord(NewPrediction):
+    """A logged forecast, with its realised log return once its outcome bar has arrived."""
+
+    prediction_id: int = 0
+    realised: float | None = None
+    outcome_as_of: str | None = None

@@ -96,6 +96,35 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             by TEXT NOT NULL)""",
         "CREATE INDEX evaluations_by_version ON version_evaluations(version_id, evaluation_id)",
     ]),
+    # The prediction log (causalcast.monitoring): every forecast a version answered, one row
+    # per horizon, with its full distribution; its realised outcome is added when the bars
+    # arrive (one outcome row per prediction, written once). Scores are never stored: they are
+    # recomputed from (forecast, outcome) by the evaluation package, so there is one scorer.
+    (3, "prediction log and outcomes", [
+        """CREATE TABLE predictions (
+            prediction_id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES model_versions(version_id),
+            symbol TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            last_close REAL NOT NULL CHECK (last_close > 0),
+            mean REAL NOT NULL,
+            scale REAL NOT NULL CHECK (scale > 0),
+            df REAL,
+            forecast_json TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            cached INTEGER NOT NULL CHECK (cached IN (0, 1)),
+            source TEXT NOT NULL,
+            monitor_status TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX predictions_by_version ON predictions(version_id, horizon, as_of)",
+        "CREATE INDEX predictions_by_time ON predictions(requested_at)",
+        """CREATE TABLE prediction_outcomes (
+            prediction_id INTEGER PRIMARY KEY REFERENCES predictions(prediction_id)
+                ON DELETE CASCADE,
+            realised REAL NOT NULL,
+            outcome_as_of TEXT NOT NULL,
+            recorded_at TEXT NOT NULL)""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -48,10 +48,11 @@ from causalcast.registry.sqlite_health import (
     is_busy,
     translate_errors,
 )
+from causalcast.registry.sqlite_predictions import SQLitePredictions
 from causalcast.registry.sqlite_versions import SQLiteVersions, _loads, _seconds_between
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
-class SQLiteStore(SQLiteVersions):
+class SQLiteStore(SQLiteVersions, SQLitePredictions):
     """`MetadataStore` in one SQLite file. One instance per process (connections do not survive
     ``fork``); open a new one in each worker."""
 
@@ -366,7 +367,7 @@ class SQLiteStore(SQLiteVersions):
             "ORDER BY e.epoch", (run_id, *check_key(key))).fetchall()
         return [{"epoch": r["epoch"], **json.loads(r["metrics_json"])} for r in rows]
 
-for _cls in (SQLiteVersions, SQLiteStore):
+for _cls in (SQLiteVersions, SQLitePredictions, SQLiteStore):
     for _name, _method in list(vars(_cls).items()):
         if callable(_method) and not _name.startswith("_") and _name != "close":
             setattr(SQLiteStore, _name, translate_errors(_method))

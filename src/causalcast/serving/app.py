@@ -59,13 +59,25 @@ def registry_exists(home: Path) -> bool:
     return True
 
 
+def _prediction_log(config: ServeConfig):
+    """The background writer of the prediction log (docs/monitoring.md), if enabled."""
+    if not config.prediction_log:
+        return None
+    from causalcast.monitoring.predlog import PredictionLog
+
+    return PredictionLog(config.home, flush_ms=config.log_flush_ms,
+                         max_rows=config.log_batch_rows)
+
+
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     config = config or ServeConfig()
     metrics = Metrics()
     has_registry = registry_exists(config.home)
     hub = ModelHub(config.home, data_source=config.data_source, cache_items=config.cache_items,
                    max_batch=config.max_batch, metrics=metrics,
-                   store=config.store) if has_registry else None
+                   store=config.store,
+                   prediction_log=_prediction_log(config)) if has_registry else None
+    monitor = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -84,6 +96,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                 hub.reload()
             if config.poll_seconds > 0:
                 hub.watch(config.poll_seconds)
+            if config.monitor_seconds > 0:
+                from causalcast.monitoring.service_loop import ServiceMonitor
+
+                nonlocal monitor
+                monitor = ServiceMonitor(hub, config.monitor_seconds, metrics)
+                monitor.start()
         # Everything loaded so far lives as long as the process: move it out of the garbage
         # collector's generations, so full collections under load stay short.
         gc.collect()
@@ -95,8 +113,10 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         # reference counting anyway; the collector only has to find the rare cycle.
         gc.set_threshold(100_000, 50, 100)
         yield
+        if monitor is not None:
+            monitor.close()
         if hub is not None:
-            hub.close()
+            hub.close()   # flushes the prediction log: a SIGTERM loses no logged forecast
 
     app = FastAPI(title="causalcast", version=__version__, lifespan=lifespan,
                   description="Forecasts, option prices, Greeks and probabilities.",

@@ -24,3 +24,11 @@ class ServeConfig:
     data_source: str | None = None    # bars to forecast from; default: the registry's lineage
     store: str | None = None          # bars of symbols without a model; default: home/data
     docs: Literal["open", "key", "off"] = "open"
+    # Monitoring (docs/monitoring.md): every answered forecast is appended to the registry's
+    # prediction log by a background writer (flushed every log_flush_ms or log_batch_rows);
+    # every monitor_seconds the service scores matured forecasts and judges each version
+    # (0 = never; `causalcast monitor score` does the same from outside).
+    prediction_log: bool = True
+    log_flush_ms: float = 200.0
+    log_batch_rows: int = 512
+    monitor_seconds: float = 60.0

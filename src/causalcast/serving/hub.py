@@ -81,7 +81,7 @@ def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
 class ModelHub:
     def __init__(self, home: Path | str, *, data_source: str | None = None,
                  cache_items: int = 50_000, max_batch: int = 256, metrics: Any = None,
-                 store: str | Path | None = None):
+                 store: str | Path | None = None, prediction_log: Any = None):
         self.home = as_home(home)  # a folder, or a postgresql:// URL
         self.data_source = data_source
         # Where bars of symbols without a model of their own are looked up: the configured
@@ -99,6 +99,12 @@ class ModelHub:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.reloads = 0
+        # Monitoring (causalcast.monitoring): where answered forecasts are logged, and each
+        # version's live status (version_id -> "ok" | "watch" | "degraded"), which every
+        # forecast of that version carries.
+        self.prediction_log = prediction_log
+        self.monitor_status: dict[int, str] = {}
+        self.monitor_reports: dict[int, dict[str, Any]] = {}
 
     # ----- loading and swapping ---------------------------------------------------------------
     def reload(self) -> ServingState:
@@ -154,6 +160,8 @@ class ModelHub:
     def close(self) -> None:
         self._stop.set()
         self.batcher.close()
+        if self.prediction_log is not None:
+            self.prediction_log.close()   # writes every queued forecast (SIGTERM loses none)
 
     # ----- forecasting -------------------------------------------------------------------------
     def prepare(self, symbol: str, bars: pd.DataFrame | None = None,
@@ -207,11 +215,25 @@ class ModelHub:
         if cached is not None:
             if self.metrics is not None:
                 self.metrics.cache_hits.inc()
-            return {**cached, "cached": True}
-        values = await self.batcher.submit(WindowJob(prepared.served, prepared.window))
-        response = self._response(prepared, values)
-        if use_cache:
-            self.cache.put(prepared.key, response)
+            response = {**cached, "cached": True}
+        else:
+            values = await self.batcher.submit(WindowJob(prepared.served, prepared.window))
+            response = self._response(prepared, values)
+            if use_cache:
+                self.cache.put(prepared.key, response)
+        return self._answered(prepared, response)
+
+    def _answered(self, prepared: Prepared, response: dict[str, Any]) -> dict[str, Any]:
+        """Stamp the version's monitoring status on the answer and queue it for the
+        prediction log (no I/O here: the log's writer thread does that)."""
+        served = prepared.served
+        response = {**response,
+                    "monitor_status": self.monitor_status.get(served.version_id, "unknown")}
+        if self.prediction_log is not None:
+            cfg = served.bundle.model.config
+            self.prediction_log.record_answer(
+                response, served.version_id,
+                None if cfg.likelihood == "gaussian" else float(cfg.df))
         return response
 
     async def forecast(self, symbol: str, bars: pd.DataFrame | None = None,
@@ -229,6 +251,7 @@ class ModelHub:
                 "horizon": int(h), "mean_log_return": float(values["mean"][j]),
                 "median_price": float(median[j]),
                 "mean_price": None if mean is None else float(mean[j]),
+                "scale_log_return": float(values["scale"][j]),
                 "p_up": float(values["prob_up"][j]),
                 "lower_80": float(values["lower_80"][j]), "upper_80": float(values["upper_80"][j]),
                 "lower_95": float(values["lower_95"][j]), "upper_95": float(values["upper_95"][j]),

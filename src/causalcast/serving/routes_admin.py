@@ -26,11 +26,19 @@ def _problems(request: Request) -> tuple[str, str, list[dict]]:
     problems = [p.as_dict() for p in state.problems]
     served = f"{len(state.models)} models served"
     if not state.degraded:
-        return "ok", served, problems
+        return "ok", served + _monitoring(hub), problems
     parts = [f"{p.version} {p.status}: {p.reason}" for p in state.problems]
     if state.error:
         parts.insert(0, state.error)
-    return "degraded", f"{served}; " + "; ".join(parts), problems
+    return "degraded", f"{served}; " + "; ".join(parts) + _monitoring(hub), problems
+
+
+def _monitoring(hub) -> str:
+    """Live monitoring verdicts that are not ok, for the readiness detail (fixed wording
+    from causalcast.monitoring; the service stays ready: degraded versions keep serving)."""
+    flagged = [f"{r['version']} {r['status']}: {'; '.join(r['reasons'][:2])}"
+               for r in hub.monitor_reports.values() if r["status"] in ("watch", "degraded")]
+    return ("; monitoring: " + " | ".join(flagged)) if flagged else ""
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
@@ -55,9 +63,12 @@ async def models(request: Request) -> dict:
     if hub is not None:
         for symbol, served_models in sorted(hub.state.by_symbol.items()):
             for rank, served in enumerate(served_models):
+                report = hub.monitor_reports.get(served.version_id, {})
                 rows.append({"symbol": symbol, "model": served.name, "version": served.version,
                              "stage": "production" if rank else "production (default)",
-                             "as_of": served.as_of.get(symbol)})
+                             "as_of": served.as_of.get(symbol),
+                             "monitor_status": report.get("status", "unknown"),
+                             "monitor_reasons": report.get("reasons", [])})
     status, _, problems = _problems(request)
     return {"models": rows, "options": request.app.state.options_versions, "status": status,
             "problems": problems}

@@ -206,6 +206,8 @@ class HorizonForecast(BaseModel):
     mean_price: float | None = Field(description="The mean of the price, where it exists: "
                                      "last_close·e^(μ+s²/2) for a Gaussian model; null for a "
                                      "Student-t model, whose price has no finite mean")
+    scale_log_return: float = Field(description="Scale s of the log-return distribution "
+                                    "(Gaussian σ, or the Student-t scale)")
     p_up: float
     lower_80: float
     upper_80: float
@@ -267,6 +269,9 @@ class ForecastResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="E.g. a model promoted by "
                                 "a manual gate override")
     cached: bool = False
+    monitor_status: str = Field("unknown", description="The version's live monitoring status "
+                                "when it answered: ok, watch, degraded, or unknown (not yet "
+                                "scored); see docs/monitoring.md")
 
 
 class ForecastBatchResponse(BaseModel):
@@ -279,6 +284,9 @@ class ModelInfo(BaseModel):
     version: str
     stage: str
     as_of: str | None = None
+    monitor_status: str = Field("unknown", description="Live monitoring verdict: ok, watch, "
+                                "degraded, or unknown (nothing scored yet); docs/monitoring.md")
+    monitor_reasons: list[str] = Field(default_factory=list)
 
 
 class VersionProblemInfo(BaseModel):

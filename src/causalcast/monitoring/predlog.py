@@ -1,0 +1,216 @@
+"""The prediction log's writer: forecasts are queued by the request path and appended to the
+registry's metadata store by one background thread, in batches.
+
+Why a thread and batches: a SQLite commit with ``synchronous=FULL`` costs an fsync (~ms); one
+per forecast would put disk latency on every request. `record` only appends to an in-memory
+queue (no I/O, no lock held for long) and returns; the writer wakes every ``flush_ms`` or as
+soon as ``max_rows`` rows wait, and appends everything queued in one transaction.
+
+Durability: `close` (called by the service's shutdown, which SIGTERM triggers) writes every
+queued row before it returns, so SIGTERM loses nothing. SIGKILL (or a power cut) loses the
+rows still queued: at most the last ``flush_ms`` of forecasts or ``max_rows`` rows, whichever
+is smaller (200 ms / 512 rows by default). A batch is committed whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from causalcast.registry.records import NewPrediction
+from causalcast.registry.urls import as_home
+
+log = logging.getLogger(__name__)
+RETRIES = 5   # attempts per batch before it is dropped (counted in `dropped`, logged)
+
+
+def utc_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def predictions_of_response(response: dict[str, Any], version_id: int,
+                            df: float | None, *, source: str,
+                            requested_at: str | None = None) -> list[NewPrediction]:
+    """The log rows (one per horizon) of one forecast answer as the service returns it."""
+    at = requested_at or utc_iso()
+    return [NewPrediction(
+        version_id=version_id, symbol=response["symbol"], as_of=response["as_of"],
+        horizon=int(row["horizon"]), last_close=float(response["last_close"]),
+        mean=float(row["mean_log_return"]), scale=float(row["scale_log_return"]), df=df,
+        forecast=row, requested_at=at, cached=bool(response.get("cached", False)),
+        source=source, monitor_status=str(response.get("monitor_status", "")))
+        for row in response["forecasts"]]
+
+
+def _rows(items: list[Any]) -> list[NewPrediction]:
+    """Queued items as log rows: `NewPrediction` as given, answers expanded per horizon."""
+    out: list[NewPrediction] = []
+    for item in items:
+        if isinstance(item, NewPrediction):
+            out.append(item)
+        else:
+            response, version_id, df, source, at = item
+            out.extend(predictions_of_response(response, version_id, df, source=source,
+                                               requested_at=at))
+    return out
+
+
+class PredictionLog:
+    """Batched, off-the-request-path appends to the prediction log of the registry at
+    ``home``. Thread-safe; `record` never blocks on I/O."""
+
+    def __init__(self, home: str | Path, *, flush_ms: float = 200.0, max_rows: int = 512,
+                 max_queued: int = 1_000_000, source: str = "service") -> None:
+        if flush_ms <= 0 or max_rows < 1 or max_queued < max_rows:
+            raise ValueError(f"prediction log: need flush_ms > 0, max_rows >= 1 and "
+                             f"max_queued >= max_rows; got {flush_ms}, {max_rows}, "
+                             f"{max_queued}")
+        self.home = as_home(home)   # a folder, or a postgresql:// URL
+        self.source = source        # who answered: "service", "predict", "replay"
+        self.flush_s = flush_ms / 1000.0
+        self.max_rows = max_rows
+        self.max_queued = max_queued
+        # NewPrediction rows, or (answer, version_id, df, source, time) tuples (record_answer)
+        self._queue: deque[Any] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._in_flight = 0
+        self.written = 0
+        self.dropped = 0          # rows refused because the queue was full (disk stalled)
+        self.failures = 0         # batches that could not be written (retried)
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ request side
+    def record(self, rows: Sequence[NewPrediction]) -> None:
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("prediction log: closed")
+            room = self.max_queued - len(self._queue)
+            if room < len(rows):
+                self.dropped += len(rows) - max(room, 0)
+                rows = rows[:max(room, 0)]
+            self._queue.extend(rows)
+            if len(self._queue) >= self.max_rows:
+                self._cond.notify()
+
+    def record_answer(self, response: dict[str, Any], version_id: int, df: float | None,
+                      source: str | None = None) -> None:
+        """The request path's entry: one tuple appended (the time stamped now); the rows
+        are built by the writer thread, so the request pays only for the append."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("prediction log: closed")
+            if len(self._queue) >= self.max_queued:
+                self.dropped += 1
+                return
+            self._queue.append((response, version_id, df, source or self.source,
+                                utc_iso()))  # type: ignore[arg-type]
+            if len(self._queue) >= self.max_rows:
+                self._cond.notify()
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + self._in_flight
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every row recorded so far is written; False on timeout."""
+        with self._cond:
+            self._cond.notify()
+            return self._cond.wait_for(lambda: not self._queue and not self._in_flight,
+                                       timeout_s)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write everything queued, then stop the writer (the service's shutdown)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout_s)
+        if self._queue:
+            log.error("prediction log: %d rows could not be written before shutdown",
+                      len(self._queue))
+
+    # ------------------------------------------------------------------ writer side
+    def _run(self) -> None:
+        from causalcast.registry import Registry
+
+        registry = None
+        attempts = 0
+        while True:
+            with self._cond:
+                if not self._closing and len(self._queue) < self.max_rows:
+                    self._cond.wait(self.flush_s)
+                if not self._queue:
+                    self._cond.notify_all()
+                    if self._closing:
+                        break
+                    continue
+                items = [self._queue.popleft()
+                         for _ in range(min(len(self._queue), self.max_rows * 8))]
+                self._in_flight = len(items)
+            batch = _rows(items)
+            try:
+                if registry is None:
+                    registry = Registry.open(self.home, create=False)
+                registry.meta.append_predictions(batch)
+                self.written += len(batch)
+                attempts = 0
+            except Exception:
+                self.failures += 1
+                attempts += 1
+                give_up = attempts >= RETRIES
+                log.exception("prediction log: a batch of %d rows could not be written (%s)",
+                              len(batch), "dropped" if give_up else "retried")
+                with self._cond:
+                    if give_up:
+                        self.dropped += len(batch)
+                        attempts = 0
+                    else:
+                        self._queue.extendleft(reversed(batch))
+                    self._in_flight = 0
+                    self._cond.notify_all()
+                    if not give_up:
+                        self._cond.wait(min(1.0, self.flush_s * 5))
+                continue
+            with self._cond:
+                self._in_flight = 0
+                self._cond.notify_all()
+        if registry is not None:
+            registry.close()
+
+
+def log_cli_forecasts(home: str | Path, artifact: bytes, df: float | None,
+                      forecasts: Sequence[Any], closes: dict[str, float]) -> int:
+    """`causalcast predict --log-home`: append a bundle's forecasts (`models.forecast.
+    Forecast`) to the prediction log, under the registry version whose artifact is these
+    exact bytes. Written at once (a CLI run is short): returns the rows added; raises
+    ValueError when no version of that registry holds the bundle."""
+    import hashlib
+
+    from causalcast.registry import Registry
+
+    digest = hashlib.sha256(artifact).hexdigest()
+    registry = Registry.open(home, create=False)
+    try:
+        version = next((v for v in registry.versions() if v.artifact_sha256 == digest), None)
+        if version is None:
+            raise ValueError(f"--log-home {home}: no registered version has this bundle's "
+                             f"artifact (sha256 {digest[:12]}...); register it first")
+        now = utc_iso()
+        rows = []
+        for f in forecasts:
+            for h in f.horizons:
+                row = f.horizon(h)
+                rows.append(NewPrediction(version.version_id, f.symbol, str(f.as_of), int(h),
+                                          closes[f.symbol], float(row["mean"]),
+                                          float(row["scale"]), df, row, now, False,
+                                          "predict"))
+        return registry.meta.append_predictions(rows)
+    finally:
+        registry.close()
