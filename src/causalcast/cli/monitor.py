@@ -99,7 +99,8 @@ def _alert(webhook: str | None, command: str | None):
 
 def retrain(
     home: Path = HOME_OPTION,
-    once: bool = typer.Option(False, "--once", help="One pass now, then exit (for cron)."),
+    once: bool = typer.Option(False, "--once", metavar="",
+                              help="One pass now, then exit (for cron)."),
     schedule: str | None = typer.Option(None, "--schedule", help="Cron expression "
                                         "(5 fields, UTC): run a pass on each firing."),
     when: str = typer.Option("always", "--when", help="always: retrain every production "

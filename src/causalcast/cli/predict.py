@@ -186,7 +186,8 @@ def predict(
                                        help="Comma-separated symbols; default: all."),
     seed: int = typer.Option(0, "--seed", help="Seed of a --synthetic universe."),
     as_json: bool = JSON_OPTION,
-    log: bool = typer.Option(True, "--log/--no-log", help="Append the registry's answers to "
+    log: bool = typer.Option(True, "--log/--no-log", metavar="",
+                             help="Append the registry's answers to "
                              "its prediction log, as the service does (docs/monitoring.md)."),
     log_home: Path | None = typer.Option(None, "--log-home", help="With --model: append the "
                                          "bundle's forecasts to this registry's prediction "

@@ -106,7 +106,7 @@ def serve(
                                "hashed and its header checked), then exit without listening: "
                                "0 all servable, 1 a version would fail to load."),
     as_json: bool = JSON_OPTION,
-    prediction_log: bool = typer.Option(True, "--prediction-log/--no-prediction-log",
+    prediction_log: bool = typer.Option(True, "--prediction-log/--no-prediction-log", metavar="",
                                         help="Append every answered forecast to the "
                                         "registry's prediction log (docs/monitoring.md)."),
     log_flush_ms: float = typer.Option(200.0, "--log-flush-ms", help="Longest a logged "
