@@ -170,19 +170,3 @@ def with_regime_change(frames: dict[str, pd.DataFrame], at: int, *, seed: int
         tail.index = frame.index[at:]
         out[symbol] = pd.concat([frame.iloc[:at], tail])
     return out
-
-
-def replay_dataset(ds: Dataset, home: Path, full: dict[str, pd.DataFrame], bars: int,
-                   step: int = REPLAY_STEP) -> dict[str, Any]:
-    """Replay the last ``bars`` of ``full`` (held out of training) through the dataset's
-    promoted versions: forecasts logged, scored as bars arrive, each version judged."""
-    from causalcast.monitoring.replay import replay
-
-    assert ds.run is not None
-    registry = Registry.open(home)
-    try:
-        versions = registry.versions(stage="production", run_id=ds.run.run_id)
-    finally:
-        registry.close()
-    n = min(len(f) for f in full.values())
-    return replay(home, full, n - bars, step, versions)

@@ -66,10 +66,10 @@ def run(
         ALL_MODELS,
         REGIME_CHANGE_AT,
         REPLAY_BARS,
+        REPLAY_STEP,
         Dataset,
         evaluate_dataset,
         promote_evaluated,
-        replay_dataset,
         train_dataset,
         with_regime_change,
     )
@@ -143,7 +143,10 @@ def run(
     step(f"replaying the held-out bars as new ({REPLAY_BARS['synthetic']} synthetic with a "
          f"regime change {REGIME_CHANGE_AT} bars in, {REPLAY_BARS['msft']} MSFT): every "
          "forecast logged, scored as its bars arrive, drift watched")
-    replays = {ds.label: replay_dataset(ds, home, full, REPLAY_BARS[ds.label])
+    from causalcast.monitoring.replay import replay_run
+
+    replays = {ds.label: replay_run(home, ds.run.run_id, full, REPLAY_BARS[ds.label],
+                                    REPLAY_STEP)
                for ds, full in zip(datasets, (live_synthetic, live_msft), strict=True)}
 
     from causalcast.evaluation.report import write_report

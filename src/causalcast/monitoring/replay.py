@@ -113,3 +113,19 @@ def replay(home: Path, frames: Mapping[str, pd.DataFrame], first_new: int, step:
         log.close()
         registry.close()
     return {"timeline": timeline, "reports": reports, "bars": max(n - first_new, 0)}
+
+
+def replay_run(home: Path, run_id: str, full: Mapping[str, pd.DataFrame], bars: int,
+               step: int) -> dict[str, Any]:
+    """Replay the last ``bars`` of ``full`` (held out of training) through the production
+    versions a run registered: forecasts logged, scored as bars arrive, each version judged
+    (the main job's last stage)."""
+    from causalcast.registry import Registry
+
+    registry = Registry.open(home, create=False)
+    try:
+        versions = registry.versions(stage="production", run_id=run_id)
+    finally:
+        registry.close()
+    n = min(len(f) for f in full.values())
+    return replay(home, full, n - bars, step, versions)
