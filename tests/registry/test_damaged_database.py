@@ -91,8 +91,12 @@ def _damage(db: Path, how: str) -> None:
     if how == "header":
         db.write_bytes(b"\xff" * 16 + data[16:])
     elif how == "middle":
+        # From the start of the page in the middle of the file (its b-tree header and first
+        # cells): bytes flipped only in a page's unused tail would damage no data at all.
+        page = int.from_bytes(data[16:18], "big") or 65536
+        start = (len(data) // 2) // page * page
         middle = bytearray(data)
-        for i in range(len(data) // 2, len(data) // 2 + 2048):
+        for i in range(start, start + 2048):
             middle[i] ^= 0xA5
         db.write_bytes(bytes(middle))
     elif how == "half":
