@@ -193,17 +193,23 @@ class TrainedModel:
                            f"pooled scaler; known {sorted(self.scalers)}")
         return scaler
 
-    def latest_window(self, symbol: str, ohlcv: pd.DataFrame) -> np.ndarray:
+    def latest_window(self, symbol: str, ohlcv: pd.DataFrame, *, served_as: str = "",
+                      normalized: bool = False) -> np.ndarray:
         """Scaled (L, F) window ending at the frame's last bar, from raw OHLCV.
 
         Features are computed over the whole frame (EMAs and the running drawdown depend on
-        all earlier bars), so pass the history you have, not just the last L bars."""
-        ohlcv = normalize_columns(ohlcv, symbol)
-        feats = build_features(ohlcv, self.feature_names).to_numpy(dtype=np.float64)
-        if len(feats) < self.min_bars:
-            raise ValueError(f"{symbol}: {len(feats)} bars, need at least {self.min_bars} "
-                             f"(lookback {self.lookback} plus "
+        all earlier bars), so pass the history you have, not just the last L bars. This is
+        the one place that refuses too short a history (the service's and the CLI's message);
+        ``served_as`` names the registry version in it. ``normalized``: the caller already
+        ran `normalize_columns` (the service does, for the close and the as-of bar)."""
+        if not normalized:
+            ohlcv = normalize_columns(ohlcv, symbol)
+        if len(ohlcv) < self.min_bars:
+            serving = f" for {served_as}" if served_as else ""
+            raise ValueError(f"{symbol}: {len(ohlcv)} bars, need at least {self.min_bars}"
+                             f"{serving} (lookback {self.lookback} plus "
                              f"{self.min_bars - self.lookback} bars of indicator warm-up)")
+        feats = build_features(ohlcv, self.feature_names).to_numpy(dtype=np.float64)
         tail = feats[-self.lookback:]
         if not np.isfinite(tail).all():
             raise ValueError(f"{symbol}: features of the last {self.lookback} bars are not "

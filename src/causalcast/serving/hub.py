@@ -179,18 +179,13 @@ class ModelHub:
             unseen = key_symbol not in served.bundle.scalers
             if bars is None:
                 bars = self.store_bars(key_symbol)
-        if bars is not None and len(bars) < served.bundle.min_bars:
-            raise ValueError(f"{key_symbol}: {len(bars)} bars, need at least "
-                             f"{served.bundle.min_bars} for {served.version} (lookback "
-                             f"{served.bundle.lookback} plus "
-                             f"{served.bundle.min_bars - served.bundle.lookback} bars of "
-                             "indicator warm-up)")
         if bars is None:
             window = served.windows[key_symbol]
             as_of, last_close = served.as_of[key_symbol], served.last_close[key_symbol]
         else:
             bars = normalize_columns(bars, key_symbol)
-            window = served.bundle.latest_window(key_symbol, bars)
+            window = served.bundle.latest_window(key_symbol, bars, served_as=served.version,
+                                                 normalized=True)
             as_of, last_close = bars.index[-1].isoformat(), float(bars["close"].iloc[-1])
         key = (key_symbol, as_of, served.version, None if bars is None else
                hash(bars.to_numpy().tobytes()))
