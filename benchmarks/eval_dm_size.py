@@ -4,7 +4,7 @@ The loss differential of optimal h-step forecasts is MA(h-1). This simulates 400
 with mean zero (the null holds) for several n and h and reports how often each variant of
 `diebold_mariano` rejects at 5 %: the rectangular ("uniform") kernel used by default and the
 Newey-West (Bartlett) kernel, each with and without the HLN correction. It is the evidence
-behind the default kernel (docs/walk-forward.md, Scoring a forecast > Significance).
+behind the default kernel (docs/evaluation.md, Scoring a forecast > Significance).
 
 Run: ``python -m benchmarks.eval_dm_size`` (about 10 s); writes
 benchmarks/results/eval_dm_size.json. Deterministic for a given seed.

@@ -6,7 +6,7 @@ walk-forward folds with `run_job`, evaluates the prediction files with
 `evaluate_predictions`, and reports how often each 5 % test rejects: Diebold-Mariano against
 naive (one-sided), the date-clustered direction test (`evaluation.panel`), the textbook
 Pesaran-Timmermann test on pooled rows, and the promotion criterion (DM and direction both).
-It is the evidence behind docs/walk-forward.md > "Why the tests aggregate by date".
+It is the evidence behind docs/evaluation.md > "Why the tests aggregate by date".
 
 Run: ``python -m benchmarks.eval_random_walk [SEEDS]`` (60 seeds: about 5 min on 2 shared cores);
 writes benchmarks/results/eval_random_walk.json. Deterministic for given seeds.

@@ -89,16 +89,19 @@ def as_columns(batch: dict) -> dict:
             **{k: v for k, v in batch.items() if k != "options"}}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, *, name: str = "serving", only: str = "") -> None:
+    """Run the scenarios whose name contains `only` (or `--only`) and write
+    results/<name>.json; `benchmarks.serving_prediction_log` is this with the forecast
+    scenarios only, under its own name, so it never overwrites the full results."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
-    parser.add_argument("--only", default="", help="run only scenarios whose name contains "
+    parser.add_argument("--only", default=only, help="run only scenarios whose name contains "
                         "this text")
     parser.add_argument("--home", type=Path, help="Registry with promoted models (default: "
                         "train and promote small models into a temporary one).")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -161,7 +164,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"machine load average during the run (1/5/15 min): {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} on {os.cpu_count()} cores")
-    report("serving", f"HTTP service, wrk {args.connections} connections x {args.seconds} s",
+    report(name, f"HTTP service, wrk {args.connections} connections x {args.seconds} s",
            ["scenario", "conns", "p50 ms", "p99 ms", "req/s", "errors", "goal p99 ms",
             "meets goal"],
            rows, {"connections": args.connections, "seconds": args.seconds,

@@ -152,7 +152,7 @@ def test_every_page_with_output_blocks_checks_at_least_one_example():
     """Guards the guard: the pages' expected outputs are really paired with examples."""
     checked = [p.path.name for p in map(parse_page, PAGES)
                if any(e.expected is not None for e in p.examples)]
-    assert {"README.md", "getting-started.md", "accuracy.md", "walk-forward.md"} <= set(checked)
+    assert {"README.md", "getting-started.md", "accuracy.md", "evaluation.md"} <= set(checked)
 
 
 @pytest.fixture(scope="module")

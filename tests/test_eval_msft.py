@@ -1,4 +1,4 @@
-"""The docs' walk-forward example on the real MSFT sample (docs/walk-forward.md), run as a new
+"""The docs' walk-forward example on the real MSFT sample (docs/evaluation.md), run as a new
 user would: the shell commands exactly as written, in a fresh folder, with the installed
 `causalcast`."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "walk-forward.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "evaluation.md"
 HEADING = "## Walk-forward evaluation and report"
 
 
