@@ -171,8 +171,9 @@ def test_deprecated_spellings_still_work_with_one_note(workdir, capsys):
     assert data_source(None, "2,400", 3) == "synthetic:2,400,0.325,3"
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--data synthetic:2,400,0.325,3" in err
-    code, out, err = run_cli(["synth", "--out", "syn", "--symbols", "1", "--bars", "300"],
-                             capsys)
+    code, _, err = run_cli(["synth", "--out", "syn", "--symbols", "1", "--bars", "300"],
+                           capsys)
+    assert code == 0, err
     old = run_cli(["data", "validate", "syn", "--lookback", "10", "--json"], capsys)
     new = run_cli(["data", "validate", "--data", "syn", "--lookback", "10", "--json"], capsys)
     assert old[0] == new[0] == 0 and old[1] == new[1]
@@ -183,8 +184,8 @@ def test_deprecated_spellings_still_work_with_one_note(workdir, capsys):
     assert code == 2 and err.startswith("error: --data and the deprecated --synthetic")
 
 
-@pytest.mark.parametrize("argv", [["train", "--out", "o", "--models", "naive"],
-                                  ["data", "validate"], ["audit"]])
+@pytest.mark.parametrize("argv", [["predict", "--model", "runs"], ["data", "validate"],
+                                  ["audit"]])
 def test_missing_data_is_one_line_naming_the_forms(argv, workdir, capsys):
     code, out, err = run_cli([*argv, "--json"], capsys)
     assert code == 2 and out == ""

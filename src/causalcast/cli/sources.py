@@ -14,7 +14,7 @@ from causalcast.cli.common import err_console, fail
 DATA_FORMS = ("a folder or file of CSV/Parquet bars, sample:msft, "
               "synthetic:N[,BARS[,STRENGTH[,SEED]]] (missing fields: 2520 bars, strength "
               "0.325, seed 0) or store:[PATH][?interval=1d&prices=adjusted&version=N]")
-STORE_FORMS = "a folder or an fsspec URI such as s3://bucket/prefix (default .causalcast/data)"
+STORE_FORMS = "a folder or an fsspec URI such as s3://bucket/prefix"
 CHAIN_FORMS = ("a chain file (CSV/Parquet, normalised schema) or "
                "store:[PATH]?underlying=X[&as_of=T]")
 

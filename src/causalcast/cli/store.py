@@ -10,7 +10,7 @@ import typer
 from causalcast.cli.common import JSON_OPTION, clear_errors, console, fail, print_json, table
 from causalcast.cli.sources import store_option
 
-STORE_OPTION = store_option("The versioned market data store.")
+STORE_OPTION = store_option("The versioned market data store (default .causalcast/data).")
 REVISE_OPTION = typer.Option(False, "--revise", metavar="",
                              help="Store bars that change stored values "
                              "as a new version (refused by default; old versions stay "
