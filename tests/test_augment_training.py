@@ -52,7 +52,7 @@ def test_the_trainer_augments_training_windows_only(tmp_path):
 
 @pytest.mark.slow
 def test_augment_from_the_cli_reaches_the_trained_bundle(tmp_path):
-    args = ["train", "--synthetic", "2,400,0.5,1", "--models", "lstm", "--horizons", "1,2",
+    args = ["train", "--data", "synthetic:2,400,0.5,1", "--models", "lstm", "--horizons", "1,2",
             "--lookback", "10", "--set", "lstm.hidden=8", "--epochs", "1", "--threads", "1",
             "--quiet", "--json"]
     runner = CliRunner()

@@ -73,7 +73,7 @@ def test_train_honours_the_environment_and_the_flag_wins(tmp_path, monkeypatch, 
     monkeypatch.setenv("CAUSALCAST_FEATURES__LOOKBACK", "20")
     for out, flags, expected in ((tmp_path / "env", [], 20),
                                  (tmp_path / "flag", ["--lookback", "24"], 24)):
-        code, _, err = run_cli(["train", "--synthetic", "1,300", "--models", "naive",
+        code, _, err = run_cli(["train", "--data", "synthetic:1,300", "--models", "naive",
                                 "--out", str(out), "--quiet", "--json", *flags], capsys)
         assert code == 0, err
         meta = json.loads(next(out.rglob("model.json")).read_text())

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from causalcast.cli import app
 
-TINY = ["--synthetic", "2,500,0.5", "--horizons", "1,2", "--lookback", "10",
+TINY = ["--data", "synthetic:2,500,0.5,0", "--horizons", "1,2", "--lookback", "10",
         "--set", "lstm.hidden=8", "--set", "tcn.channels=8", "--set", "mamba.d_model=8",
         "--threads", "1", "--quiet"]
 
@@ -29,7 +29,7 @@ def test_train_then_predict_json(tmp_path):
     assert [r["model"] for r in results] == ["ridge", "lstm"]
     assert all(r["status"] == "ok" and r["metrics"]["n"] > 0 for r in results)
     assert 0.3 < results[1]["metrics"]["dir_acc"] < 0.8
-    res = runner.invoke(app, ["predict", "--model", str(out), "--synthetic", "2,500,0.5",
+    res = runner.invoke(app, ["predict", "--model", str(out), "--data", "synthetic:2,500,0.5,0",
                               "--json"])
     assert res.exit_code == 0, res.output
     forecasts = json.loads(res.stdout)
@@ -54,13 +54,13 @@ def test_per_symbol_and_bad_input(tmp_path):
     res = runner.invoke(app, ["train", *TINY, "--models", "gru", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "unknown name 'gru'" in res.output
     res = runner.invoke(app, ["train", "--models", "lstm", "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "--synthetic" in res.output
+    assert res.exit_code == 2 and "--data: required" in res.output
     res = runner.invoke(app, ["train", *TINY, "--models", "lstm", "--set", "model.hiden=3",
                               "--out", str(tmp_path)])
     assert res.exit_code == 2 and "no chosen model has the field(s) ['hiden']" in res.output
     stem = tmp_path / "final" / "drift" / "SYN000" / "fold0" / "model.safetensors"
     stem.write_bytes(stem.read_bytes()[:-8] + b"garbage!")
-    res = runner.invoke(app, ["predict", "--model", str(stem), "--synthetic", "2,500,0.5"])
+    res = runner.invoke(app, ["predict", "--model", str(stem), "--data", "synthetic:2,500,0.5,0"])
     assert res.exit_code == 2 and "checksum mismatch" in res.output
 
 

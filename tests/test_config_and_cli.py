@@ -42,7 +42,7 @@ def test_validate_command_reports_problem_and_exits_2(tmp_path):
     frame = random_ohlcv(400)
     frame.iloc[100, frame.columns.get_loc("volume")] = -1
     yahoo_csv(frame, tmp_path / "BAD.csv")
-    proc = cli("data", "validate", str(tmp_path))
+    proc = cli("data", "validate", "--data", str(tmp_path))
     assert proc.returncode == 2
     assert "BAD.csv" in proc.stderr and "volume at" in proc.stderr
     assert "negative volume" in proc.stderr
@@ -50,7 +50,7 @@ def test_validate_command_reports_problem_and_exits_2(tmp_path):
 
 def test_validate_command_json(tmp_path):
     yahoo_csv(random_ohlcv(400), tmp_path / "OK.csv")
-    proc = cli("data", "validate", str(tmp_path), "--lookback", "30", "--json")
+    proc = cli("data", "validate", "--data", str(tmp_path), "--lookback", "30", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["symbols"]["OK"]["n_bars"] == 400
 

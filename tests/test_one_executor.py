@@ -23,7 +23,7 @@ DATA = "synthetic:2,400,0.5,1"
 SPEC = RunSpec(data=DATA, models=("ridge", "lstm"), scopes=("global",), horizons=(1, 2),
                lookback=10, seed=3, model_params={"lstm": {"hidden": 8}},
                train_params={"epochs": 1})
-CLI = ["--synthetic", "2,400,0.5,1", "--seed", "3", "--models", "ridge,lstm", "--horizons",
+CLI = ["--data", "synthetic:2,400,0.5,1", "--seed", "3", "--models", "ridge,lstm", "--horizons",
        "1,2", "--lookback", "10", "--set", "lstm.hidden=8", "--epochs", "1", "--quiet",
        "--json"]
 
@@ -114,7 +114,7 @@ def test_a_tuning_result_is_passed_straight_back_to_train(tmp_path):
     assert result.train_args == ["--set", f"ridge.alphas={alpha!r}"]
     assert result.to_dict()["train_args"] == result.train_args
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["train", "--synthetic", "2,400,0.5,1", "--models", "ridge",
+    res = CliRunner().invoke(app, ["train", "--data", "synthetic:2,400,0.5,1", "--models", "ridge",
                                    "--horizons", "1,2", "--lookback", "10", "--quiet",
                                    "--out", str(out), *result.train_args])
     assert res.exit_code == 0, res.output

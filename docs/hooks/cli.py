@@ -18,7 +18,11 @@ PAGE = "cli.md"
 
 
 def _escape(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    # Brackets are escaped too: `store:[PATH][?version=N]` is not a Markdown reference link.
+    text = " ".join(str(text).split())
+    for char in "|[]":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def _param_row(param: Any) -> str | None:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from causalcast.cli import app
 
 runner = CliRunner()
-SYNTHETIC = ["--synthetic", "2,300,0.3,1", "--models", "naive"]
+SYNTHETIC = ["--data", "synthetic:2,300,0.3,1", "--models", "naive"]
 
 
 def _one_line_error(args: list[str], *words: str) -> None:

@@ -61,7 +61,8 @@ def test_a_ray_cluster_trains_into_postgres_and_s3_despite_a_killed_worker_node(
         _ray(["start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1"], env)
         head_raylet, worker_raylet = _raylets()[:2]
         train = subprocess.Popen(
-            [sys.executable, "-m", "causalcast", "train", "--synthetic", f"{SYMBOLS},400,0.5",
+            [sys.executable, "-m", "causalcast", "train",
+             "--data", f"synthetic:{SYMBOLS},400,0.5,0",
              "--models", ",".join(MODELS), "--horizons", "1", "--lookback", "10",
              "--per-symbol", "--backend", "ray", "--ray-address", f"127.0.0.1:{port}",
              "--home", postgres_url, "--artifacts", s3_url, "--out", str(work / "out"),

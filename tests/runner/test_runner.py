@@ -199,7 +199,7 @@ def test_resume_refuses_a_changed_description(reference):
     assert (again.ran, again.skipped, again.workers) == (0, N_JOBS, 0)  # no pool started
 
 
-TINY_CLI = ["--synthetic", "2,400,0.5", "--horizons", "1,2", "--lookback", "10",
+TINY_CLI = ["--data", "synthetic:2,400,0.5,0", "--horizons", "1,2", "--lookback", "10",
             "--models", "ridge,drift", "--per-symbol"]
 
 
@@ -231,8 +231,9 @@ def test_cli_parallel_json_and_resume(tmp_path):
     (["--models", "ridge"], "--out: required"),
 ])
 def test_cli_parallel_bad_input(tmp_path, args, message):
-    base = ["train", "--synthetic", "2,400", "--models", "ridge", "--home",
-            str(tmp_path)] if "--parallel" in args else ["train", "--synthetic", "2,400"]
+    data = ["--data", "synthetic:2,400,0.325,0"]
+    base = ["train", *data, "--models", "ridge", "--home",
+            str(tmp_path)] if "--parallel" in args else ["train", *data]
     res = CliRunner().invoke(app, [*base, *args])
     assert res.exit_code == 2, res.output
     assert message in " ".join(res.output.split()), res.output

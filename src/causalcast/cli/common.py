@@ -34,8 +34,13 @@ class _Console(Console):
 console = _Console()
 err_console = _Console(stderr=True)
 
-JSON_OPTION = typer.Option(False, "--json", metavar="",
-                           help="Print machine-readable JSON on stdout.")
+def json_option(help_text: str = "Print machine-readable JSON on stdout (progress and "
+                "errors on stderr).") -> Any:
+    """``--json``, on every command (docs/cli.md lists what each prints)."""
+    return typer.Option(False, "--json", metavar="", help=help_text)
+
+
+JSON_OPTION = json_option()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -100,6 +105,13 @@ def local_home(text: str | Path, command: str) -> Path:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def print_json_line(obj: Any) -> None:
+    """One compact JSON line, flushed: what a long-running command (`serve`, `watch`,
+    `retrain --schedule`) prints with ``--json``, readable line by line while it runs."""
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:

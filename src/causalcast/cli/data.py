@@ -17,6 +17,7 @@ from causalcast.cli.common import (
     print_json,
     table,
 )
+from causalcast.cli.sources import data_option, data_source, deprecated
 from causalcast.config import FeatureConfig, load_settings
 
 # Heavy modules (pandas, scipy, arch, torch) are imported inside the commands, so that
@@ -31,20 +32,27 @@ REPAIR_OPTION = typer.Option(
 
 @data_app.command("validate")
 def validate(
-    source: str = typer.Argument(..., help="Folder of CSV/Parquet files, a file, or sample:msft"),
+    data: str | None = data_option("Bars to validate."),
+    source: str | None = typer.Argument(None, hidden=True, help="Deprecated: --data."),
     repair: list[str] = REPAIR_OPTION,
     lookback: int = typer.Option(60, help="Lookback window the data must support."),
     horizons: str = typer.Option("1,5,10,30", help="Forecast horizons in bars."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Validate OHLCV files; exit 2 with file, field and place of the first problems."""
-    from causalcast.data.sources import load_ohlcv
+    """Validate bars; exit 2 with file, field and place of the first problems."""
+    from causalcast.data.resolve import validate_source
     from causalcast.features.pipeline import required_bars
 
+    if source is not None:
+        if data is not None:
+            fail("--data and a positional SOURCE: give only --data")
+        deprecated("`data validate SOURCE`", f"data validate --data {source}")
+        data = source
+    data = data_source(data)
     with clear_errors():
         cfg = FeatureConfig(lookback=lookback, horizons=parse_horizons(horizons))
-        frames, reports = load_ohlcv(source, repairs=set(repair or []),
-                                     min_bars=required_bars(cfg), with_reports=True)
+        frames, reports = validate_source(data, repairs=set(repair or []),
+                                          min_bars=required_bars(cfg))
     if as_json:
         print_json({"ok": True, "symbols": {s: r.to_dict() for s, r in reports.items()}})
         return
@@ -99,7 +107,7 @@ def synth(
 
 
 def features(
-    source: str = typer.Option(None, "--data", help="Folder, file or sample:msft"),
+    source: str = data_option("Bars to build features from (required unless --list)."),
     out: Path = typer.Option(None, "--out", help="Write features + targets as Parquet here."),
     lookback: int = typer.Option(60),
     horizons: str = typer.Option("1,5,10,30"),
@@ -123,13 +131,13 @@ def features(
     import numpy as np
     import pandas as pd
 
-    from causalcast.data.sources import load_ohlcv
+    from causalcast.data.resolve import resolve_source
     from causalcast.features.pipeline import prepare_symbol, required_bars
     from causalcast.io import atomic_write_bytes
 
     with clear_errors():
         cfg = FeatureConfig(lookback=lookback, horizons=parse_horizons(horizons))
-        frames = load_ohlcv(source, min_bars=required_bars(cfg))
+        frames, _ = resolve_source(source, min_bars=required_bars(cfg))
         summary = {}
         for symbol, frame in frames.items():
             prepared = prepare_symbol(symbol, frame, cfg)
@@ -150,7 +158,7 @@ def features(
 
 
 def audit(
-    source: str = typer.Option(..., "--data", help="Folder, file or sample:msft"),
+    source: str = data_option("Bars to audit.", required=True),
     cuts: int = typer.Option(20, "--cuts", min=2, help="Cut points per symbol."),
     config: Path = typer.Option(None, "--config", help="TOML settings file."),
     as_json: bool = JSON_OPTION,
@@ -158,12 +166,13 @@ def audit(
     """Leakage audit: prefix invariance, perturbation, purge, augmentation isolation.
     Exits 1 naming the feature or fold at fault."""
     from causalcast.audit import audit_table_rows, run_audit
-    from causalcast.data.sources import load_ohlcv
+    from causalcast.data.resolve import resolve_source
     from causalcast.features.pipeline import required_bars
 
     with clear_errors():
         settings = load_settings(config)
-        frames = load_ohlcv(source, min_bars=required_bars(settings.features, settings.split))
+        frames, _ = resolve_source(source, min_bars=required_bars(settings.features,
+                                                                   settings.split))
         started = time.perf_counter()
         report = run_audit(frames, settings, n_cuts=cuts)
     if as_json:

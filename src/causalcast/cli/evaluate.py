@@ -29,14 +29,15 @@ from causalcast.cli.common import (
     print_json,
     table,
 )
+from causalcast.cli.sources import data_option
 
 if TYPE_CHECKING:
     from causalcast.registry.records import RunRecord
 
 PREDICTIONS_OPTION = typer.Option(None, "--predictions", help="Folder (searched for "
                                   "**/predictions.parquet) or prediction file.")
-DATA_OPTION = typer.Option(None, "--data", help="The bars the predictions were made on: "
-                           "folder/file, sample:msft or synthetic:N,BARS,STRENGTH,SEED.")
+DATA_OPTION = data_option("The bars the predictions were made on (next-open fills, the "
+                          "leakage audit, the Bayes ceiling on synthetic data).")
 COST_OPTION = typer.Option(5.0, "--cost-bps", help="Trading cost per unit turnover, bps.")
 SLIPPAGE_OPTION = typer.Option(0.0, "--slippage-bps", help="Slippage per unit turnover, bps.")
 ENSEMBLE_OPTION = typer.Option("stacking", "--ensemble",
@@ -257,8 +258,8 @@ def report(
 
 def tune(
     model: str = typer.Option(..., "--model", help="lstm, tcn, mamba or ridge."),
-    data: str = typer.Option(..., "--data", help="folder/file, sample:msft or "
-                             "synthetic:N,BARS,STRENGTH,SEED."),
+    data: str = data_option("Bars to tune on (trials read them up to the first outer "
+                            "test fold).", required=True),
     trials: int = typer.Option(20, "--trials", help="Complete trials wanted in total; "
                                "running again resumes up to this number."),
     home: Path = typer.Option(Path(".causalcast"), "--home", help="The study lives in "

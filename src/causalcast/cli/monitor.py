@@ -8,13 +8,23 @@ from pathlib import Path
 
 import typer
 
-from causalcast.cli.common import JSON_OPTION, clear_errors, console, fail, print_json, table
+from causalcast.cli.common import (
+    JSON_OPTION,
+    clear_errors,
+    console,
+    fail,
+    json_option,
+    print_json,
+    print_json_line,
+    table,
+)
 from causalcast.cli.registry import HOME_OPTION, _open
+from causalcast.cli.sources import data_option
 
 monitor_app = typer.Typer(help="Score logged forecasts, show live status and drift.",
                           no_args_is_help=True)
-DATA_OPTION = typer.Option(None, "--data", help="Bars to score against (default: each "
-                           "version's own data source, from its lineage).")
+DATA_OPTION = data_option("Bars to score against (default: each version's own data "
+                          "source, from its lineage).")
 WEBHOOK_OPTION = typer.Option(None, "--alert-webhook", help="POST a JSON event here on "
                               "degrade, promotion, refusal, rollback and failure.")
 COMMAND_OPTION = typer.Option(None, "--alert-command", help="Shell command receiving the "
@@ -80,11 +90,15 @@ def status(home: Path = HOME_OPTION, data: str | None = DATA_OPTION,
 @monitor_app.command("prune")
 def prune(home: Path = HOME_OPTION,
           keep_days: float = typer.Option(..., "--keep-days", min=0.0,
-                                          help="Delete forecasts requested longer ago.")) -> None:
+                                          help="Delete forecasts requested longer ago."),
+          as_json: bool = JSON_OPTION) -> None:
     """Retention: delete logged forecasts (and their outcomes) older than --keep-days."""
     cutoff = (datetime.now(UTC) - timedelta(days=keep_days)).isoformat(timespec="microseconds")
     with _open(home) as registry:
         n = registry.meta.prune_predictions(cutoff)
+    if as_json:
+        print_json({"deleted": n, "cutoff": cutoff})
+        return
     console.print(f"deleted {n} logged forecasts requested before {cutoff}")
 
 
@@ -114,7 +128,8 @@ def retrain(
     data: str | None = DATA_OPTION,
     webhook: str | None = WEBHOOK_OPTION,
     command: str | None = COMMAND_OPTION,
-    as_json: bool = JSON_OPTION,
+    as_json: bool = json_option("--once: the pass's result as JSON; --schedule: JSON Lines "
+                                "on stdout (the startup object, then one line per pass)."),
 ) -> None:
     """Retrain production models on the data as it is now, through the executor,
     walk-forward evaluation and the promotion gates."""
@@ -133,7 +148,8 @@ def retrain(
                            rollback_after=rollback_after, data_source=data, alert=alert)
 
     if schedule is not None:
-        _schedule(schedule, one_pass)
+        _schedule(schedule, one_pass, as_json, {"command": "retrain", "home": str(home),
+                                                "when": when})
         return
     result = one_pass()
     if as_json:
@@ -147,8 +163,10 @@ def retrain(
         raise typer.Exit(1)
 
 
-def _schedule(expression: str, job) -> None:
-    """Run ``job`` on a cron schedule in this process until interrupted (APScheduler)."""
+def _schedule(expression: str, job, as_json: bool, startup: dict) -> None:
+    """Run ``job`` on a cron schedule in this process until interrupted (APScheduler). With
+    ``--json`` stdout is JSON Lines: the startup object, then each pass's result, one line
+    each (a supervisor reads them as they come)."""
     try:
         from apscheduler.schedulers.blocking import BlockingScheduler
         from apscheduler.triggers.cron import CronTrigger
@@ -159,8 +177,13 @@ def _schedule(expression: str, job) -> None:
     except ValueError as exc:
         fail(f"--schedule {expression!r}: not a cron expression ({exc})")
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(job, trigger, max_instances=1, coalesce=True)
-    console.print(f"retraining on schedule {expression!r} (UTC); Ctrl-C to stop")
+    if as_json:
+        scheduler.add_job(lambda: print_json_line(job()), trigger, max_instances=1,
+                          coalesce=True)
+        print_json_line({**startup, "schedule": expression})
+    else:
+        scheduler.add_job(job, trigger, max_instances=1, coalesce=True)
+        console.print(f"retraining on schedule {expression!r} (UTC); Ctrl-C to stop")
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -178,6 +201,9 @@ def watch(
     data: str | None = DATA_OPTION,
     webhook: str | None = WEBHOOK_OPTION,
     command: str | None = COMMAND_OPTION,
+    as_json: bool = json_option("Print the startup object as one JSON line on stdout (the "
+                                "passes report through the alert hooks and `monitor status "
+                                "--json`)."),
 ) -> None:
     """Long-running: score and judge every --score-every seconds (alerting when a version
     becomes degraded), and retrain on --schedule."""
@@ -212,8 +238,12 @@ def watch(
     scheduler.add_job(lambda: run_retrain(home, when=when, rollback_after=rollback_after,
                                           data_source=data, alert=alert),
                       trigger, max_instances=1, coalesce=True)
-    console.print(f"watching {home}: scoring every {score_every:g} s, retraining on "
-                  f"{schedule!r} (UTC, --when {when}); Ctrl-C to stop")
+    if as_json:
+        print_json_line({"command": "watch", "home": str(home), "score_every": score_every,
+                         "schedule": schedule, "when": when, "rollback_after": rollback_after})
+    else:
+        console.print(f"watching {home}: scoring every {score_every:g} s, retraining on "
+                      f"{schedule!r} (UTC, --when {when}); Ctrl-C to stop")
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

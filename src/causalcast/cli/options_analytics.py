@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from causalcast.cli.common import JSON_OPTION, clear_errors, console, fail, print_json, table
+from causalcast.cli.sources import chain_option
 
 ARRAY_COLUMNS = ("price", "spot", "strike", "tau")
 
@@ -53,9 +54,7 @@ def implied_vol(
                                 "residual per quote (slower)."),
     quotes: Path = typer.Option(None, "--quotes", help="CSV of arrays: price,spot,strike,tau"
                                 "[,rate,div,type]."),
-    chain: str = typer.Option(None, "--chain", help="A chain (CSV/Parquet, normalised "
-                              "schema, or store:[PATH]?underlying=X[&as_of=T]): mids of its "
-                              "usable quotes."),
+    chain: str = chain_option("Prices to invert: the mids of its usable quotes."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Implied volatility of one quote, a CSV of arrays, or a whole chain; every refused quote
@@ -128,8 +127,7 @@ def _fit(chain: str, rate: float, style: str):
 
 
 def surface(
-    chain: str = typer.Option(..., "--chain", help="Chain file (CSV/Parquet) or "
-                              "store:[PATH]?underlying=X[&as_of=T]."),
+    chain: str = chain_option("The chain to fit the surface to.", required=True),
     rate: float = typer.Option(0.04, "--rate", help="Flat continuous rate."),
     style: str = typer.Option("european", "--style", help="european or american inversion."),
     plot: Path = typer.Option(None, "--plot", help="Write the smiles to this PNG."),
@@ -170,8 +168,7 @@ def strategy(
     rate: float = typer.Option(0.04, "--rate"),
     div: float = typer.Option(0.0, "--div"),
     sigma: float = typer.Option(None, "--sigma", help="Flat lognormal σ (distribution a)."),
-    chain: str = typer.Option(None, "--chain", help="Chain file or store:[PATH]?underlying=X "
-                              "to fit the surface (distribution b; legs priced from it)."),
+    chain: str = chain_option("Fits the surface (distribution b; legs priced from it)."),
     forecast: str = typer.Option(None, "--forecast", help="Model law (c) as JSON: "
                                  '{"mu":..,"sigma":..,"nu":..,"horizon":..,"evidence":{..}}.'),
     target: float = typer.Option(None, "--target", help="Profit target for P(P&L ≥ target)."),

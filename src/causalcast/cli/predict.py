@@ -26,7 +26,7 @@ from causalcast.cli.common import (
     print_json,
     table,
 )
-from causalcast.cli.train import DATA_OPTION, SYNTHETIC_OPTION, data_source
+from causalcast.cli.sources import SYNTHETIC_ALIAS, data_option, data_source
 
 NO_EVIDENCE = ("a bundle file, not a registry version: no evaluation is attached to it "
                "(forecast from the registry with --home for the evidence)")
@@ -180,11 +180,12 @@ def predict(
                                "production models (--home)."),
     home: Path = typer.Option(Path(".causalcast"), "--home", help="Registry whose production "
                               "models answer (when no --model is given)."),
-    data: str | None = DATA_OPTION,
-    synthetic: str | None = SYNTHETIC_OPTION,
+    data: str | None = data_option("Bars to forecast from (each symbol's latest bar)."),
+    synthetic: str | None = SYNTHETIC_ALIAS,
     symbols: str | None = typer.Option(None, "--symbols", "--symbol",
                                        help="Comma-separated symbols; default: all."),
-    seed: int = typer.Option(0, "--seed", help="Seed of a --synthetic universe."),
+    seed: int = typer.Option(0, "--seed", hidden=True, help="Deprecated with --synthetic "
+                             "(write the seed into --data synthetic:N,BARS,STRENGTH,SEED)."),
     as_json: bool = JSON_OPTION,
     log: bool = typer.Option(True, "--log/--no-log", metavar="",
                              help="Append the registry's answers to "

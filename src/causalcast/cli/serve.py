@@ -10,7 +10,16 @@ from pathlib import Path
 
 import typer
 
-from causalcast.cli.common import JSON_OPTION, console, err_console, fail, print_json, table
+from causalcast.cli.common import (
+    console,
+    err_console,
+    fail,
+    json_option,
+    print_json,
+    print_json_line,
+    table,
+)
+from causalcast.cli.sources import data_option, store_option
 from causalcast.serving.config import DOCS_MODES
 
 # glibc allocator settings measured to halve small-MLP inference latency on 2 cores (see the
@@ -92,11 +101,10 @@ def serve(
     cache_items: int = typer.Option(50_000, "--cache-items", help="0 disables the cache."),
     poll: float = typer.Option(2.0, "--poll", help="Seconds between registry checks for "
                                "promotions (0: only /v1/admin/reload)."),
-    data: str = typer.Option(None, "--data", help="Bars to forecast from (default: the data "
-                             "each model was trained on)."),
-    store: str = typer.Option(None, "--store", help="Market data store answering symbols "
-                              "that have no model of their own (with the global model); "
-                              "default: HOME/data."),
+    data: str = data_option("Bars to forecast from (default: the data each model was "
+                            "trained on)."),
+    store: str = store_option("Market data store answering symbols that have no model of "
+                              "their own (with the global model); default: HOME/data."),
     max_body: int = typer.Option(2 * 1024 * 1024, "--max-body", help="Bytes; larger is 413."),
     workers: int = typer.Option(1, "--workers", help="Server processes (each loads the "
                                 "models and watches the registry itself)."),
@@ -105,7 +113,8 @@ def serve(
                                "what would be served (every production version's artifact "
                                "hashed and its header checked), then exit without listening: "
                                "0 all servable, 1 a version would fail to load."),
-    as_json: bool = JSON_OPTION,
+    as_json: bool = json_option("With --check: the report as JSON; otherwise the startup "
+                                "object as one JSON line on stdout before listening."),
     prediction_log: bool = typer.Option(True, "--prediction-log/--no-prediction-log", metavar="",
                                         help="Append every answered forecast to the "
                                         "registry's prediction log (docs/monitoring.md)."),
@@ -157,7 +166,11 @@ def serve(
     where = {"open": " (docs: /docs)", "key": " (docs: /docs, with the key)", "off": ""}[docs]
     from causalcast.registry.urls import redact
 
-    typer.echo(f"causalcast serving {redact(str(home))} on http://{host}:{port}{where}")
+    if as_json:
+        print_json_line({"command": "serve", "home": redact(str(home)),
+                         "url": f"http://{host}:{port}", "docs": docs, "workers": workers})
+    else:
+        typer.echo(f"causalcast serving {redact(str(home))} on http://{host}:{port}{where}")
     options = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
                "http": "httptools", "access_log": False}
     if workers == 1:

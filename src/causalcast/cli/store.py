@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from causalcast.cli.common import JSON_OPTION, clear_errors, console, fail, print_json, table
+from causalcast.cli.sources import store_option
 
-STORE_OPTION = typer.Option(None, "--store", help="Store folder or URI (default "
-                            ".causalcast/data).")
+STORE_OPTION = store_option("The versioned market data store (default .causalcast/data).")
 REVISE_OPTION = typer.Option(False, "--revise", metavar="",
                              help="Store bars that change stored values "
                              "as a new version (refused by default; old versions stay "
@@ -173,12 +173,16 @@ def show(
                          for d, (_, row) in zip(dates, last.iterrows(), strict=True)]))
 
 
-def compact(store: str = STORE_OPTION) -> None:
+def compact(store: str = STORE_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Merge the small files appends leave into few (a new version; old ones stay readable)."""
     from causalcast.store import BarStore
 
     with clear_errors():
-        version = BarStore(store).compact()
+        bars = BarStore(store)
+        version = bars.compact()
+    if as_json:
+        print_json({"store": bars.location.root, "version": version})
+        return
     console.print(f"[green]ok[/]: compacted, store version {version}")
 
 

@@ -37,30 +37,14 @@ from causalcast.cli.common import (
     print_json,
     table,
 )
+from causalcast.cli.sources import SYNTHETIC_ALIAS, data_option, data_source
 
-DATA_OPTION = typer.Option(None, "--data", help="Folder of CSV/Parquet files, a file, or "
-                                                "sample:msft.")
-SYNTHETIC_OPTION = typer.Option(None, "--synthetic", help="N_SYMBOLS[,BARS[,STRENGTH]]: a "
-                                "synthetic universe with a known accuracy ceiling (seeded by "
-                                "--seed).")
+DATA_OPTION = data_option("Bars to train on.")
 SYMBOLS_OPTION = typer.Option(None, "--symbols", help="Comma-separated subset of symbols.")
 
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
-
-
-def data_source(data: str | None, synthetic: str | None, seed: int) -> str:
-    """The data string a job understands, from the mutually exclusive options."""
-    from causalcast.data.resolve import SYNTHETIC_PREFIX, parse_synthetic
-
-    if (data is None) == (synthetic is None):
-        fail("give exactly one of --data DIR or --synthetic N_SYMBOLS[,BARS[,STRENGTH]]")
-    if synthetic is not None:
-        kw = parse_synthetic(synthetic)
-        return (f"{SYNTHETIC_PREFIX}{kw['n_symbols']},{kw.get('n_bars', 2520)},"
-                f"{kw.get('strength', 0.325)},{kw.get('seed', seed)}")
-    return str(data)
 
 
 def _overrides(items: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -136,7 +120,7 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 def train(
     data: str | None = DATA_OPTION,
-    synthetic: str | None = SYNTHETIC_OPTION,
+    synthetic: str | None = SYNTHETIC_ALIAS,
     models: str = typer.Option("lstm,tcn,mamba,ridge", "--models",
                                help="Comma-separated: lstm, tcn, mamba, naive, drift, ridge."),
     horizons: str | None = typer.Option(None, "--horizons", help="Forecast horizons in bars "

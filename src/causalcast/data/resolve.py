@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from causalcast.data.quality import DataReport, validate_ohlcv
 from causalcast.data.sources import load_ohlcv
 from causalcast.data.synthetic import SyntheticUniverse, make_universe
 
@@ -57,6 +58,9 @@ def resolve_source(data: str, symbols: list[str] | tuple[str, ...] | None = None
     if data.startswith(SYNTHETIC_PREFIX):
         universe = synthetic_universe(data)
         frames = dict(universe.frames)
+        if min_bars is not None:   # too short a universe fails here as a file would
+            for symbol, frame in frames.items():
+                validate_ohlcv(frame, f"{data} {symbol}", min_bars=min_bars)
     elif data.startswith("store:"):
         from causalcast.store import load_source
 
@@ -71,3 +75,17 @@ def resolve_source(data: str, symbols: list[str] | tuple[str, ...] | None = None
     if not frames:
         raise ValueError(f"data: no symbols found in {data!r}")
     return frames, universe
+
+
+def validate_source(data: str, *, repairs: frozenset[str] | set[str] = frozenset(),
+                    min_bars: int | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], dict[str, DataReport]]:
+    """Frames and their per-symbol `DataReport` (``data validate``) for any data string: files
+    and samples are validated as they load (repairs counted per file); synthetic and store
+    bars are validated after `resolve_source`, under the same repairs and minimum length."""
+    if data.startswith((SYNTHETIC_PREFIX, "store:")):
+        frames, _ = resolve_source(data, min_bars=min_bars)
+        checked = {s: validate_ohlcv(f, f"{data} {s}", min_bars=min_bars, repairs=repairs)
+                   for s, f in frames.items()}
+        return ({s: c[0] for s, c in checked.items()}, {s: c[1] for s, c in checked.items()})
+    return load_ohlcv(data, repairs=repairs, min_bars=min_bars, with_reports=True)

@@ -167,7 +167,9 @@ def _frames(spec: RunSpec) -> dict[str, Any]:
     try:
         frames, _ = resolve_source(spec.data, spec.symbols)
     except (KeyError, ValueError, FileNotFoundError) as exc:
-        raise PlanError(f"data: {str(exc).strip(chr(39) + chr(34))}") from None
+        # str(KeyError) wraps its message in quotes; a ValueError's own quotes are kept
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise PlanError(f"data: {text}") from None
     return frames
 
 
