@@ -1,6 +1,7 @@
 """Several serving replicas against one PostgreSQL registry (artifacts on S3): a promotion is
 picked up by every replica within its poll interval (plus the reload), under a request loop,
-with zero failed requests and every response from exactly one version."""
+with zero failed requests and every response from exactly one version; and, announced by
+LISTEN/NOTIFY, long before the poll interval when that is long."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from causalcast.registry import Registry
+from causalcast.serving.hub import ModelHub
 from tests.serving_support import Server, train_and_register
 
 pytestmark = pytest.mark.slow
 POLL_S = 0.5
 #: Poll interval + loading the new version (torch import is already done) on a shared 2-core box.
 PICKUP_BOUND_S = POLL_S + 15.0
+#: A poll no test waits for: a promotion seen before it was announced, not polled.
+LONG_POLL_S = 600.0
 
 
 def test_two_replicas_pick_up_a_promotion_with_no_failed_or_mixed_response(
@@ -69,3 +74,28 @@ def test_two_replicas_pick_up_a_promotion_with_no_failed_or_mixed_response(
         late_old = [t for i, _, v, t in responses if i == replica and v == [old_ref]
                     and t > first_new + 1.0]
         assert not late_old  # once switched, a replica never serves the old version again
+
+
+def test_a_replica_with_a_long_poll_sees_a_promotion_when_it_is_announced(
+        tmp_path: Path, postgres_url: str, s3_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAUSALCAST_ARTIFACTS_URL", s3_url)
+    train_and_register(tmp_path, models=("ridge",), registry_home=postgres_url)
+    hub = ModelHub(postgres_url)
+    hub.reload()
+    hub.watch(LONG_POLL_S)
+    try:
+        new_ref = train_and_register(tmp_path, models=("ridge",), seed=1,
+                                     registry_home=postgres_url)[0]
+        promoted_at = time.monotonic()
+        with Registry.open(postgres_url, create=False) as reg:
+            new_id = reg.get_version(new_ref).version_id
+        while new_id not in hub.state.production_ids \
+                and time.monotonic() < promoted_at + PICKUP_BOUND_S:
+            time.sleep(0.02)
+        seen = time.monotonic() - promoted_at
+    finally:
+        hub.close()
+    assert new_id in hub.state.production_ids and hub.reloads == 2
+    print(f"poll {LONG_POLL_S:.0f} s: promotion served by the hub {seen:.2f} s after it "
+          f"(notified, then reloaded)")

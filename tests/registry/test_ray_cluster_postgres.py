@@ -4,8 +4,10 @@ mid-run. Ray retries its tasks on the head, and the run ends with every job done
 (one version per job, none registered twice) and `registry verify` clean.
 
 Job folders and data are on a path both nodes see (one host here; a shared volume on a real
-cluster). The driver records each job's result into PostgreSQL and S3 as it arrives (the
-workers train and write their job folders; they need no registry access)."""
+cluster). Each Ray task records its own result straight into PostgreSQL and S3 (the driver
+writes no version): every version's lineage names the process that trained and recorded it,
+which must be a Ray worker process of one of the two nodes, never the driver; the node is
+killed only after one of its workers has recorded a job."""
 
 from __future__ import annotations
 
@@ -44,6 +46,18 @@ def _raylets() -> list[psutil.Process]:
     return sorted(found, key=lambda p: p.info["create_time"])
 
 
+def _worker_pids(raylet: psutil.Process) -> set[int]:
+    """The processes a node's raylet started (its Ray workers), while it lives."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return {p.pid for p in raylet.children(recursive=True)}
+    return set()
+
+
+def _pid(label: str) -> int:
+    """The pid of a ``host:pid`` process label."""
+    return int(label.rsplit(":", 1)[1])
+
+
 def test_a_ray_cluster_trains_into_postgres_and_s3_despite_a_killed_worker_node(
         tmp_path_factory: pytest.TempPathFactory, postgres_url: str, s3_url: str,
         s3_server, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,6 +74,7 @@ def test_a_ray_cluster_trains_into_postgres_and_s3_despite_a_killed_worker_node(
     try:
         _ray(["start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1"], env)
         head_raylet, worker_raylet = _raylets()[:2]
+        node_pids: dict[str, set[int]] = {"head": set(), "worker": set()}
         train = subprocess.Popen(
             [sys.executable, "-m", "causalcast", "train",
              "--data", f"synthetic:{SYMBOLS},400,0.5,0",
@@ -74,13 +89,19 @@ def test_a_ray_cluster_trains_into_postgres_and_s3_despite_a_killed_worker_node(
         while train.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
             if killed:
+                node_pids["head"] |= _worker_pids(head_raylet)
                 continue
+            node_pids["head"] |= _worker_pids(head_raylet)
+            node_pids["worker"] |= _worker_pids(worker_raylet)
             try:
                 with Registry.open(postgres_url, artifacts=s3_url, create=False) as reg:
                     done = reg.progress("cluster")["done"]
+                    recorders = {_pid(v.lineage["extra"]["recorded_by"])
+                                 for v in reg.versions(run_id="cluster")}
             except Exception:  # the run is not created yet
                 continue
-            if done >= 2:  # mid-run: some jobs recorded, most still to do
+            # mid-run (some jobs recorded, most still to do), after the worker node recorded
+            if done >= 2 and recorders & node_pids["worker"]:
                 assert worker_raylet.is_running(), "the worker node died before the kill"
                 victims = [worker_raylet]
                 with contextlib.suppress(psutil.NoSuchProcess):
@@ -103,5 +124,15 @@ def test_a_ray_cluster_trains_into_postgres_and_s3_despite_a_killed_worker_node(
         assert len({v.job_id for v in versions}) == len(jobs)  # exactly one version per job
         report = reg.verify()
         assert report.ok, report.problems
-        print(f"ray cluster: {len(jobs)} jobs done, attempts "
-              f"{sorted(j.attempts for j in jobs)}, {report.n_objects} objects")
+    # The workers recorded: each version by the Ray worker process that trained it, on either
+    # node (the killed node's before the kill, the head's for the rest), none by the driver.
+    recorded = {v.lineage["extra"]["recorded_by"] for v in versions}
+    assert all(v.lineage["extra"]["recorded_by"] == v.lineage["extra"]["trained_by"]
+               for v in versions)
+    pids = {_pid(r) for r in recorded}
+    assert train.pid not in pids
+    assert pids <= node_pids["head"] | node_pids["worker"], (pids, node_pids)
+    assert pids & node_pids["worker"] and pids & node_pids["head"], (pids, node_pids)
+    print(f"ray cluster: {len(jobs)} jobs done, attempts {sorted(j.attempts for j in jobs)}, "
+          f"{report.n_objects} objects, recorded by {len(pids)} worker processes "
+          f"({len(pids & node_pids['worker'])} on the killed node), driver pid {train.pid}")

@@ -135,13 +135,21 @@ class Registry:
     def _owned(cls, meta: MetadataStore, artifacts: ArtifactStore,
                lock: Callable[[], AbstractContextManager[Any]], create: bool,
                reopen: tuple[Any, ...]) -> Registry:
+        if not create:  # read-only opens and Ray tasks recording a job: no round trip
+            return cls(meta, artifacts, lock, reopen=reopen)
         owner = artifacts.read_owner()
-        if create and owner != meta.created_at() and (
+        if owner != meta.created_at() and (
                 owner is None or next(artifacts.digests(), None) is None):
             # The objects remember which database they belong to, so gc can tell a recreated or
             # swapped database from garbage (a restored backup keeps its creation time).
             artifacts.write_owner(meta.created_at())
         return cls(meta, artifacts, lock, reopen=reopen)
+
+    @property
+    def artifacts_url(self) -> str | None:
+        """The artifact store's URL of a database registry (what another host opens it with);
+        None for a registry folder."""
+        return self._reopen[2] if self._reopen else None
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._reopen is None:

@@ -2,7 +2,8 @@
 
 `Registry.open` comes here when ``home`` is a ``postgresql://`` URL. The cross-store lock
 (register vs gc, see `model_registry`) becomes a PostgreSQL session advisory lock, which every
-host reaches and which the server releases when its holder's connection dies.
+host reaches and which the server releases when its holder's connection dies. Readers that
+follow promotions (serving replicas) listen for them with `stage_listener`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from causalcast.registry.records import DamagedError, RegistryError
-from causalcast.registry.urls import redact
+from causalcast.registry.urls import is_database_url, redact
 
 ARTIFACTS_ENV = "CAUSALCAST_ARTIFACTS_URL"
 #: Advisory lock key of the register/gc lock ("causa" + 2).
@@ -53,3 +54,13 @@ def open_networked(url: str, artifacts: str | None, *, create: bool, busy_timeou
     meta = PostgresStore(url, create=create, busy_timeout_s=busy_timeout_s,
                          before_create=refuse_over_objects)
     return meta, store, lambda: meta.session_lock(REGISTRY_LOCK), where
+
+
+def stage_listener(home: object) -> Any:
+    """A `postgres_notify.StageListener` on a database home, woken by every committed stage
+    change; None for a registry folder (SQLite has no NOTIFY: its readers poll)."""
+    if not is_database_url(str(home)):
+        return None
+    from causalcast.registry.postgres_notify import StageListener
+
+    return StageListener(str(home))

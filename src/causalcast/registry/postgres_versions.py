@@ -18,6 +18,7 @@ import psycopg
 
 from causalcast.registry.checks import check_key, check_name, check_stage, utc_now
 from causalcast.registry.lineage import canonical_json
+from causalcast.registry.postgres_notify import notify_stage_change
 from causalcast.registry.records import (
     STAGES,
     EvaluationRecord,
@@ -222,6 +223,7 @@ class PostgresVersions:
             target = self._version_by_id(db, version_id)  # re-read holding the lock
             if target.stage == stage:
                 raise RegistryError(f"version {target.ref}: already {stage}")
+            notify_stage_change(db, target.name)  # delivered when this commits
             if stage != "production":
                 self._move(db, version_id, stage, now)
                 self._history(db, version_id, target.name, target.stage, stage, "stage", by,
@@ -263,6 +265,7 @@ class PostgresVersions:
                                     f"production version; nothing to roll back to")
             previous = self._version_by_id(db, previous_id)
             text = reason or "rollback"
+            notify_stage_change(db, name)  # delivered when this commits
             self._move(db, current.version_id, "archived", now)
             self._history(db, current.version_id, name, "production", "archived", "rollback",
                           by, now, text)

@@ -6,8 +6,9 @@ the symbol's whole history, so no request pays for features). `ModelHub.state` i
 one reference assignment; a request reads it once and uses that snapshot throughout, so a
 promotion in flight can never give a request a mix of old and new models.
 
-A watcher polls the registry's production versions and rebuilds the snapshot off the request
-path when they change; `reload()` does the same on demand (admin endpoint).
+A watcher polls the registry's production versions (a PostgreSQL registry also wakes it on each
+committed stage change, by LISTEN/NOTIFY) and rebuilds the snapshot off the request path when
+they change; `reload()` does the same on demand (admin endpoint).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from scipy import special
 
 from causalcast.data.quality import normalize_columns
 from causalcast.models.forecast import price_median_and_mean
+from causalcast.registry.networked import stage_listener
 from causalcast.registry.urls import as_home
 from causalcast.serving.batcher import MicroBatcher
 from causalcast.serving.cache import LRUCache
@@ -138,24 +140,43 @@ class ModelHub:
 
     def watch(self, interval_s: float) -> None:
         """Poll the registry; reload when the set of production versions changes (or when the
-        registry is readable again after the served versions were flagged stale)."""
+        registry is readable again after the served versions were flagged stale). A database
+        registry also announces each committed stage change (LISTEN/NOTIFY): the watcher
+        checks at once then, with ``interval_s`` still the upper bound (SQLite: polling only).
+        """
+        listener = stage_listener(self.home)
+
+        def pause() -> bool:
+            """Wait for the next check; False when the hub is closing."""
+            if listener is None:
+                return not self._stop.wait(interval_s)
+            listener.wait(interval_s)
+            return not self._stop.is_set()
+
         def loop() -> None:
-            while not self._stop.wait(interval_s):
-                try:
-                    current = production_ids(self.home)
-                except Exception:
-                    log.warning("watcher: registry not readable", exc_info=True)
-                    with self._reload_lock:
-                        if not any(p.status == "stale" for p in self.state.problems):
-                            self.state = stale(self.state)
-                    continue
-                state = self.state
-                if current != state.production_ids or any(p.status == "stale"
-                                                          for p in state.problems):
-                    with contextlib.suppress(Exception):   # logged; the state says stale
-                        self.reload()
+            while pause():
+                self._check()
+            if listener is not None:
+                listener.close()
+
         self._watcher = threading.Thread(target=loop, name="registry-watch", daemon=True)
         self._watcher.start()
+
+    def _check(self) -> None:
+        """One watcher check: reload when the production set changed or the served versions
+        are stale; flag them stale when the registry cannot be read."""
+        try:
+            current = production_ids(self.home)
+        except Exception:
+            log.warning("watcher: registry not readable", exc_info=True)
+            with self._reload_lock:
+                if not any(p.status == "stale" for p in self.state.problems):
+                    self.state = stale(self.state)
+            return
+        state = self.state
+        if current != state.production_ids or any(p.status == "stale" for p in state.problems):
+            with contextlib.suppress(Exception):   # logged; the state says stale
+                self.reload()
 
     def close(self) -> None:
         self._stop.set()

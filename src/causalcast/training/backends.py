@@ -36,6 +36,8 @@ from typing import Any, Protocol
 from causalcast.training.worker import init_worker
 
 BACKENDS = ("inline", "pool", "ray")
+#: Backends whose tasks may run on another host (see `recording.records_in_workers`).
+REMOTE_BACKENDS = ("ray",)
 
 
 class BackendError(RuntimeError):

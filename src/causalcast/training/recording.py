@@ -1,19 +1,29 @@
-"""Turning a finished job into registry records (runs in the parent process only).
+"""Turning a finished job into registry records: one function, `record_outcome`, run where
+`records_in_workers` says.
 
-Why the parent: a Ray worker may run on another machine, where neither the SQLite file nor
-the artifact folder is reachable (WAL needs one host), and one writer makes the order of the
-records obvious. Each outcome becomes, in this order:
+**Where.** A registry every node reaches (a ``postgresql://`` home with its artifacts in an
+object store) is written by the Ray task that ran the job: `execute_and_record` opens the
+registry from its URL, records and closes it, so results land in PostgreSQL as each task ends,
+whichever node it ran on, and the driver only reads the report it gets back. A SQLite registry
+lives on the driver's disk (WAL needs one host): Ray workers elsewhere cannot reach it, so the
+driver records what the task returns. Both places call the same `record_outcome`.
 
-1. the job folder materialised on the parent's filesystem (files the worker returned, written
-   atomically where missing; nothing to do when the worker shared the filesystem);
+**What.** Each outcome becomes, in this order:
+
+1. the job folder materialised on the recording process's filesystem (files the worker returned,
+   written atomically where missing; nothing to do when it shares the worker's filesystem);
 2. every epoch of ``metrics.jsonl`` as per-epoch metrics (`Registry.log_epoch`, idempotent);
 3. a model version (`Registry.register_version(..., job=key)`: artifact = the bundle's
-   safetensors bytes, config, metrics, lineage) which marks the job done in the same
-   transaction — or `Registry.job_failed` with the error and traceback.
+   safetensors bytes, config, metrics, lineage with who trained and who recorded it) which
+   marks the job done in the same transaction — or `Registry.job_failed` with the error and
+   traceback.
 
-A run killed between two of these steps is repaired by the rerun: the job is not done, so it
-runs again; `run_job` finds its finished folder (``result.json`` with the same spec key) and
-returns at once, and the records are written again (epochs overwrite themselves).
+**Exactly once.** The job's row is locked while its version is registered, and a job already
+done with a version gets that version back instead of a second one (`insert_version`). So a Ray
+task re-executed after its node died having recorded (or a rerun after a driver was killed
+between two steps) re-records harmlessly: `run_job` finds its finished folder (``result.json``
+with the same spec key) and returns at once, epochs overwrite themselves, and registration
+returns the existing version; a failure report never undoes a done job.
 """
 
 from __future__ import annotations
@@ -26,8 +36,10 @@ from typing import Any
 from causalcast.io import atomic_write_bytes
 from causalcast.registry import Lineage, ModelVersion, Registry, RegistryError
 from causalcast.registry.lineage import nonfinite_to_none
+from causalcast.registry.urls import is_database_url
+from causalcast.training.backends import REMOTE_BACKENDS
 from causalcast.training.plan import FINAL, FINAL_FOLD, PlannedJob, RunSpec
-from causalcast.training.worker import JobOutcome
+from causalcast.training.worker import JobOutcome, execute_job, worker_label
 
 ARTIFACT = "model.safetensors"
 
@@ -50,7 +62,8 @@ class JobReport:
     val_loss: float | None = None
     seconds: float | None = None
     job_dir: str | None = None
-    worker: str | None = None
+    worker: str | None = None       # host:pid that trained it
+    recorded_by: str | None = None  # host:pid that wrote its records (driver or the worker)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,9 +107,11 @@ def version_metrics(result: dict[str, Any], comparison: dict[str, Any] | None
 
 
 def version_lineage(job: PlannedJob, run: RunSpec, fingerprint: str,
-                    bundle_config: dict[str, Any], home: Path) -> Lineage:
+                    bundle_config: dict[str, Any], home: Path, *, trained_by: str = "",
+                    recorded_by: str = "") -> Lineage:
     """Data fingerprint (the OHLCV bars of the job's symbols), feature and split settings,
-    code version, seed, fold; where the job's predictions live, for evaluation."""
+    code version, seed, fold; where the job's predictions live, for evaluation; which process
+    (``host:pid``) trained the job and which recorded it."""
     meta = bundle_config.get("meta", {})
     job_dir = job.job_dir
     return Lineage(
@@ -110,7 +125,8 @@ def version_lineage(job: PlannedJob, run: RunSpec, fingerprint: str,
                "windows_sha256": meta.get("data_sha256"),
                "fold_ranges": meta.get("fold"),
                "job_dir": _relative(job_dir, home),
-               "predictions": _relative(job_dir / "predictions.parquet", home)})
+               "predictions": _relative(job_dir / "predictions.parquet", home),
+               "trained_by": trained_by, "recorded_by": recorded_by})
 
 
 def materialise(job_dir: Path, files: dict[str, bytes]) -> None:
@@ -123,11 +139,13 @@ def materialise(job_dir: Path, files: dict[str, bytes]) -> None:
 
 def record_outcome(registry: Registry, run_id: str, job: PlannedJob, outcome: JobOutcome,
                    run: RunSpec, fingerprint: str, home: Path) -> JobReport:
+    """Record one job's outcome (see the module doc); never raises for the job's own faults:
+    a job that cannot be recorded is a failed job, not a dead run."""
     result = outcome.result
     report = JobReport(symbol=job.key.symbol, model=job.key.model, fold=job.key.fold,
                        label=job.label, name=job.name, status="failed", ran=True,
                        seconds=result.get("seconds"), job_dir=str(job.job_dir),
-                       worker=outcome.worker)
+                       worker=outcome.worker, recorded_by=worker_label())
     try:
         materialise(job.job_dir, outcome.files)
         for record in outcome.epochs:
@@ -137,9 +155,7 @@ def record_outcome(registry: Registry, run_id: str, job: PlannedJob, outcome: Jo
             error = result.get("error") or f"job ended with status {result.get('status')!r}"
             if result.get("status") == "interrupted":
                 error = f"interrupted: {error}"
-            registry.job_failed(run_id, job.key, error, result.get("traceback") or "")
-            report.error = error
-            return report
+            return _fail(registry, run_id, job, error, result.get("traceback") or "", report)
         artifact = outcome.files.get(ARTIFACT)
         if artifact is None:
             raise RegistryError(f"{job.label}: the worker returned no {ARTIFACT}")
@@ -147,7 +163,8 @@ def record_outcome(registry: Registry, run_id: str, job: PlannedJob, outcome: Jo
         version = registry.register_version(
             job.name, artifact, version_config(job, bundle_config),
             version_metrics(result, outcome.comparison),
-            version_lineage(job, run, fingerprint, bundle_config, home),
+            version_lineage(job, run, fingerprint, bundle_config, home,
+                            trained_by=outcome.worker, recorded_by=report.recorded_by or ""),
             run_id=run_id, job=job.key)
         if result.get("sha256") and version.artifact_sha256 != result["sha256"]:
             raise RegistryError(f"{job.label}: registered bytes hash to "
@@ -155,19 +172,31 @@ def record_outcome(registry: Registry, run_id: str, job: PlannedJob, outcome: Jo
         fill_from_version(report, version)
         report.status = "done"
     except Exception as exc:  # a job that cannot be recorded is a failed job, not a dead run
-        registry.job_failed(run_id, job.key, exc)
-        report.status, report.error = "failed", f"{type(exc).__name__}: {exc}"
+        _fail(registry, run_id, job, exc, None, report)
+    return report
+
+
+def _fail(registry: Registry, run_id: str, job: PlannedJob, error: BaseException | str,
+          traceback_text: str | None, report: JobReport) -> JobReport:
+    """Record a failure, unless the job is done already (an earlier attempt of the same task
+    recorded it before its node died): then report that version, the registry's truth."""
+    record = registry.job_failed(run_id, job.key, error, traceback_text)
+    if record.status == "done" and record.version_id is not None:
+        fill_from_version(report, registry.get_version(record.version_id))
+        report.status, report.error = "done", None
+        return report
+    report.status = "failed"
+    report.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     return report
 
 
 def record_lost(registry: Registry, run_id: str, job: PlannedJob, error: BaseException | str,
                 traceback_text: str | None = None) -> JobReport:
     """A job whose worker died or whose task raised: failed, with what is known."""
-    registry.job_failed(run_id, job.key, error, traceback_text)
-    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    return JobReport(symbol=job.key.symbol, model=job.key.model, fold=job.key.fold,
-                     label=job.label, name=job.name, status="failed", ran=True,
-                     job_dir=str(job.job_dir), error=message)
+    report = JobReport(symbol=job.key.symbol, model=job.key.model, fold=job.key.fold,
+                       label=job.label, name=job.name, status="failed", ran=True,
+                       job_dir=str(job.job_dir), recorded_by=worker_label())
+    return _fail(registry, run_id, job, error, traceback_text, report)
 
 
 def fill_from_version(report: JobReport, version: ModelVersion) -> JobReport:
@@ -178,14 +207,54 @@ def fill_from_version(report: JobReport, version: ModelVersion) -> JobReport:
     return report
 
 
+def records_in_workers(home: str | Path, backend: str) -> bool:
+    """Where a run's results are recorded, the one rule: by the task that ran the job when the
+    task may run on another host (Ray) and every host reaches the registry (a database home,
+    artifacts in an object store); otherwise by the driver (SQLite lives on its disk; a local
+    process pool gains nothing from more writers)."""
+    return backend in REMOTE_BACKENDS and is_database_url(str(home))
+
+
+@dataclass(frozen=True)
+class InTaskRecording:
+    """What a task needs to record its own job: the registry's URLs and the run's
+    description, no open connection, so it pickles to any node of a cluster."""
+
+    home: str                                   # postgresql://...
+    artifacts: str                              # the artifact store's fsspec URL
+    run_id: str
+    spec: RunSpec
+    fingerprints: dict[tuple[str, ...], str]
+    lineage_home: Path                          # lineage paths are relative to it
+    busy_timeout_s: float = 60.0
+
+
+def execute_and_record(job: PlannedJob, where: InTaskRecording) -> JobOutcome:
+    """A Ray task's body when it records its own result: run the job (`execute_job`), open the
+    registry from its URL, record with `record_outcome` and close it again (a pool per task:
+    a long-lived worker holds no idle connections between jobs). The returned outcome carries
+    the `JobReport`, so the driver writes nothing. Raises only when the registry cannot be
+    opened; the driver then records the job as failed with that error."""
+    outcome = execute_job(job.spec)
+    with Registry.open(where.home, artifacts=where.artifacts, create=False,
+                       busy_timeout_s=where.busy_timeout_s) as registry:
+        outcome.report = record_outcome(registry, where.run_id, job, outcome, where.spec,
+                                        where.fingerprints[job.spec.symbols],
+                                        where.lineage_home)
+    return outcome
+
+
 class RegistryRecorder:
     """Records every job of a run in the registry (see module doc): what `Executor.run` uses
-    with a ``home``."""
+    with a ``home``. ``in_task`` set: the tasks record their own results (submit
+    `execute_and_record` with it) and `outcome` only passes their reports on."""
 
     def __init__(self, registry: Registry, run_id: str, spec: RunSpec,
-                 fingerprints: dict[tuple[str, ...], str], home: Path, worker: str) -> None:
+                 fingerprints: dict[tuple[str, ...], str], home: Path, worker: str, *,
+                 in_task: InTaskRecording | None = None) -> None:
         self.registry, self.run_id, self.spec = registry, run_id, spec
         self.fingerprints, self.home, self.worker = fingerprints, home, worker
+        self.in_task = in_task
 
     def claim(self, job: PlannedJob) -> bool:
         """Mark the job running; False when a concurrent invocation already finished it."""
@@ -193,8 +262,16 @@ class RegistryRecorder:
         return started.status != "done"
 
     def outcome(self, job: PlannedJob, outcome: JobOutcome) -> JobReport:
-        return record_outcome(self.registry, self.run_id, job, outcome, self.spec,
-                              self.fingerprints[job.spec.symbols], self.home)
+        if outcome.report is None:
+            return record_outcome(self.registry, self.run_id, job, outcome, self.spec,
+                                  self.fingerprints[job.spec.symbols], self.home)
+        report: JobReport = outcome.report  # recorded by the task, where it ran
+        try:  # the driver's copy of the folder, as when it records (evaluation reads it)
+            materialise(job.job_dir, outcome.files)
+        except OSError as exc:
+            report.error = (f"recorded by {report.recorded_by}, but the job folder could not "
+                            f"be copied here: {exc}")
+        return report
 
     def lost(self, job: PlannedJob, error: BaseException | str) -> JobReport:
         return record_lost(self.registry, self.run_id, job, error)

@@ -20,7 +20,9 @@ leakage audit (run as one more task beside the jobs, unless given or switched of
 planned as pending, marked running when a worker takes it, then done with a model version or
 failed with its traceback. A failing job never stops the others. Running the id of an existing
 run executes only the jobs that are not done (its description comes from the registry).
-Without a ``home`` nothing but the job folders is written.
+Without a ``home`` nothing but the job folders is written. Who writes a job's records is one
+rule, `recording.records_in_workers`: each Ray task itself when the home is a database every
+node reaches, else this process.
 
 Folder layout (one rule, `plan.plan_run`): ``<out>/final/<model>/<scope>/fold0/`` for final
 fits and ``<out>/walk/<model>/<scope>/fold<k>/`` for walk-forward folds; ``<out>`` defaults to
@@ -58,9 +60,12 @@ from causalcast.training.plan import (
 from causalcast.training.progress import RunProgress
 from causalcast.training.recording import (
     FolderRecorder,
+    InTaskRecording,
     JobReport,
     RegistryRecorder,
+    execute_and_record,
     fill_from_version,
+    records_in_workers,
 )
 from causalcast.training.trainer import SignalGuard
 from causalcast.training.worker import execute_audit, execute_job
@@ -279,8 +284,13 @@ class Executor:
             worker = f"{socket.gethostname()}:{os.getpid()}/{self.backend}"
             # Lineage paths are relative to the home folder (a database home: to the run's
             # output folder, recorded in the run's config).
-            recorder = RegistryRecorder(registry, run_id, spec, fingerprints,
-                                        home if isinstance(home, Path) else out_root, worker)
+            lineage_home = home if isinstance(home, Path) else out_root
+            in_task = None
+            if records_in_workers(home, self.backend):
+                in_task = InTaskRecording(str(home), registry.artifacts_url or "", run_id, spec,
+                                          fingerprints, lineage_home)
+            recorder = RegistryRecorder(registry, run_id, spec, fingerprints, lineage_home,
+                                        worker, in_task=in_task)
             status, n_workers = self._execute_all(recorder, todo, audit_task, reports,
                                                   len(jobs), len(reports), hint=hint,
                                                   run_id=run_id, registry=registry)
@@ -368,7 +378,10 @@ class Executor:
                         if not self._recorder.claim(job):
                             todo.popleft()
                             continue  # finished by a concurrent invocation of the same run
-                        inflight[pool.submit(execute_job, job.spec)] = job
+                        in_task = getattr(self._recorder, "in_task", None)
+                        handle = (pool.submit(execute_job, job.spec) if in_task is None else
+                                  pool.submit(execute_and_record, job, in_task))
+                        inflight[handle] = job
                         todo.popleft()
                         shown.running += 1
                 except Exception as exc:

@@ -1,9 +1,10 @@
 """What runs inside a worker process (process pool or Ray): one job or the leakage audit.
 
-Workers write nothing to the registry. `execute_job` runs `run_job` (which writes the job's
-folder on the worker's filesystem) and returns a `JobOutcome` holding the result and the bytes
-of every output file, so the parent can register the artifact and materialise the folder on
-its own filesystem even when the worker runs on another machine of a Ray cluster.
+`execute_job` runs `run_job` (which writes the job's folder on the worker's filesystem) and
+returns a `JobOutcome` holding the result and the bytes of every output file, so whoever
+records it (the parent, or the task itself with a registry every node reaches: see
+`recording.records_in_workers`) can register the artifact and materialise the folder on its own
+filesystem even when the worker runs on another machine of a Ray cluster.
 
 This module imports only the standard library at the top: `init_worker` must set the thread
 environment before torch is imported in a fresh pool worker.
@@ -37,7 +38,8 @@ class JobOutcome:
     files: dict[str, bytes] = field(default_factory=dict)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     comparison: dict[str, Any] | None = None     # evaluation.scores.beats_naive_record
-    worker: str = ""
+    worker: str = ""                             # host:pid that trained it
+    report: Any = None                           # recording.JobReport when the task recorded
 
     @property
     def ok(self) -> bool:
