@@ -199,6 +199,13 @@ def test_the_service_scores_on_its_poll_and_publishes_the_status(tmp_path: Path)
         metrics = httpx.get(server.url + "/metrics").text
         assert 'causalcast_monitor_status{status="ok"' in metrics
         assert httpx.get(server.url + "/readyz").json()["status"] == "ok"
+        monitor = httpx.get(server.url + "/v1/monitor").json()
+        assert monitor["every_seconds"] == 0.5
+        (report,) = monitor["reports"]          # one production version: ridge/global
+        assert report["version"] == models[0]["version"] and report["status"] == "ok"
+        first = min(int(h) for h in report["live"])
+        assert report["live"][str(first)]["direction"]["n"] >= 3   # every symbol scored
+        assert report["scored"] >= 3 * 2
     finally:
         server.stop()
     registry = Registry.open(tmp_path, create=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from causalcast.serving.schemas import Health, Liveness, ModelsResponse
+from causalcast.serving.schemas import Health, Liveness, ModelsResponse, MonitorResponse
 from causalcast.serving.security import require_api_key
 
 router = APIRouter(tags=["service"])
@@ -72,6 +72,19 @@ async def models(request: Request) -> dict:
     status, _, problems = _problems(request)
     return {"models": rows, "options": request.app.state.options_versions, "status": status,
             "problems": problems}
+
+
+@router.get("/v1/monitor", response_model=MonitorResponse,
+            dependencies=[Depends(require_api_key)])
+async def monitor(request: Request) -> dict:
+    """The live monitor's latest report per production version (what `causalcast monitor
+    status --json` prints), as the service's last scoring pass left it."""
+    from causalcast.registry.lineage import nonfinite_to_none
+
+    hub = request.app.state.hub
+    reports = [] if hub is None else list(hub.monitor_reports.values())
+    return {"reports": nonfinite_to_none(sorted(reports, key=lambda r: r["version"])),
+            "every_seconds": request.app.state.config.monitor_seconds}
 
 
 @router.get("/metrics", dependencies=[Depends(require_api_key)])

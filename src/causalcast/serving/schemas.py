@@ -10,7 +10,7 @@ their patterns still refuse separators and '..' so that no name can ever act as 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -304,6 +304,18 @@ class ModelsResponse(BaseModel):
     options: dict[str, str]
     status: Literal["ok", "degraded"] = "ok"
     problems: list[VersionProblemInfo] = Field(default_factory=list)
+
+
+class MonitorResponse(BaseModel):
+    """The live monitor's latest verdicts (docs/monitoring.md), one report per production
+    version: status and reasons, live metrics per horizon with Wilson intervals next to the
+    walk-forward figures, and the drift detectors' readings."""
+    reports: list[dict[str, Any]] = Field(description="Per version: version, name, status "
+                                          "(ok, watch, degraded, unknown), reasons, logged, "
+                                          "scored, distinct_scored, live, walk_forward, "
+                                          "live_below_walk_forward, drift")
+    every_seconds: float = Field(description="How often the service scores and judges "
+                                 "(0: the service's monitor is off; reports stay empty)")
 
 
 class Liveness(BaseModel):
