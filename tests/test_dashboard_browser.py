@@ -10,6 +10,7 @@ CAUSALCAST_SCREENSHOTS=folder, there too: docs/img/ holds a committed set)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -18,6 +19,8 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from causalcast.options.analytics.legs import preset_legs
+from causalcast.options.inputs import DAY
 from causalcast.registry import Lineage, Registry
 from causalcast.serving.web.pages import PAGES
 from tests.dashboard_support import build_home
@@ -247,9 +250,181 @@ def test_option_price_on_the_page_is_the_services(browser, server):
                          "div": 0, "kind": "put", "style": "european"}], "method": "pinn"})
         assert shown == f"{r.json()['results'][0]['price']:.4f}"
         slots = w.page.inner_text("#slots")  # the analytics endpoints exist on this server
-        for path in ("/v1/options/implied-vol", "/v1/options/strategy"):
-            assert f"POST {path}: available on this server" in slots, slots
+        assert "POST /v1/options/implied-vol: available on this server" in slots, slots
+        builder = w.page.inner_text("#strategy-builder")
+        assert "POST /v1/options/strategy: available on this server" in builder, builder
         assert not w.errors, w.errors
+    finally:
+        w.close()
+
+
+NUMBER = re.compile(r"-?[\d,]*\.?\d+")
+
+
+def _agrees(text: str, value: float, what: str) -> None:
+    """The number at the start of ``text`` equals ``value`` to the precision it is shown with
+    (a percentage is the value × 100)."""
+    m = NUMBER.match(text.strip())
+    assert m, f"{what}: no number in {text!r} (the service says {value})"
+    shown = m.group().replace(",", "")
+    decimals = len(shown.split(".")[1]) if "." in shown else 0
+    expected = 100 * value if text.strip().endswith("%") else value
+    assert abs(float(shown) - expected) <= 0.5 * 10 ** -decimals + 1e-9, (what, text, value)
+
+
+def _page_shows(w: Watched, api: dict) -> None:
+    """Every number the strategy builder shows is the service's answer, with its units;
+    a null is shown as the service's reason ("unbounded"), never as NaN."""
+    out = w.page.locator("#strategy-out")
+    testid = lambda name: out.get_by_test_id(name).inner_text()  # noqa: E731
+    premium = testid("net-premium")
+    _agrees(premium, api["net_premium"], "net premium")
+    assert ("debit" if api["net_premium"] > 0 else "credit") in premium, premium
+    _agrees(testid("horizon"), api["horizon_years"], "horizon")
+    shown = [float(x.replace(",", "")) for x in NUMBER.findall(testid("breakevens"))]
+    assert len(shown) == len(api["breakevens"]), (shown, api["breakevens"])
+    if api["breakevens"]:
+        for text, value in zip(testid("breakevens").split(", "), api["breakevens"],
+                               strict=True):
+            _agrees(text, value, "breakeven")
+    for field in ("max_profit", "max_loss"):
+        text = testid(field.replace("_", "-"))
+        if api[field] is None:
+            assert text == api[f"{field}_reason"] and "unbounded" in text, (field, text)
+        else:
+            _agrees(text, api[field], field)
+    laws = api["distributions"]
+    assert out.locator("[data-testid^='pop-']").count() == len(laws)
+    for law, res in laws.items():
+        _agrees(testid(f"pop-{law}"), res["pop"], f"POP under {law}")
+        _agrees(testid(f"expected-pnl-{law}"), res["expected_pnl"], f"expected P&L, {law}")
+    for i, leg in enumerate(api["legs"], 1):
+        _agrees(testid(f"leg-price-{i}"), leg["price"], f"leg {i} price")
+    for greek, value in api["greeks"].items():
+        _agrees(testid(f"greek-{greek}"), value, greek)
+    text = out.inner_text()
+    assert api["units"]["money"] in text and api["greeks_units"]["theta"] in text
+    assert "NaN" not in text and "undefined" not in text, text
+
+
+def _evaluate(w: Watched, press_enter_in: str | None = None) -> dict:
+    """Evaluate through the page (the button, or Enter in a field) and return its request."""
+    with w.page.expect_response("**/v1/options/strategy") as answer:
+        if press_enter_in:
+            w.page.press(press_enter_in, "Enter")
+        else:
+            w.page.get_by_role("button", name="Evaluate").click()
+    w.page.wait_for_selector("#strategy-out[data-state='fresh'], #strategy-out[data-state='error']")
+    return answer.value.request.post_data_json
+
+
+def _shown_legs(w: Watched) -> list[dict]:
+    rows = w.page.locator("#s-legs tr")
+    legs = []
+    for i in range(rows.count()):
+        cell = lambda f: rows.nth(i).locator(f"[data-f={f}]").input_value()  # noqa: E731,B023
+        leg = {"quantity": float(cell("quantity")), "kind": cell("kind")}
+        if leg["kind"] != "stock":
+            leg.update(strike=float(cell("strike")), tau=float(cell("days")) * DAY)
+        if cell("price"):
+            leg["price"] = float(cell("price"))
+        legs.append(leg)
+    return legs
+
+
+def _same_legs(sent: list[dict], expected: list[dict]) -> None:
+    assert len(sent) == len(expected), (sent, expected)
+    for a, b in zip(sent, expected, strict=True):
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-12)
+                                            if isinstance(b[k], float) else a[k] == b[k]
+                                            for k in b), (a, b)
+
+
+def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
+    """Presets (an iron condor, a vertical) and a custom leg, entered through the page's
+    controls; what the page shows equals POST /v1/options/strategy called here directly."""
+    w = Watched(browser, server, WIDTHS["desktop"])
+    market = {"spot": 100.0, "rate": 0.03, "div": 0.01, "sigma": 0.25}
+    model = {"mu": 0.01, "sigma": 0.07, "nu": 4.0, "horizon": 30 * DAY}
+    post = lambda body: httpx.post(server.url + "/v1/options/strategy",  # noqa: E731
+                                   headers={"X-API-Key": KEY}, json=body).json()
+    try:
+        w.open(server.url + "/ui/options")
+        page = w.page.locator("#strategy-form")    # the builder's controls (not the pricer's)
+        w.page.wait_for_selector("#strategy-out[data-state='fresh']")   # the opening vertical
+        labels = {"spot": "spot S", "rate": "rate (per year", "div": "dividend yield",
+                  "sigma": "flat σ"}
+        for key, label in labels.items():
+            page.get_by_label(label).fill(str(market[key]))
+        page.get_by_label("add a forecast model's Student-t").check()
+        for label, value in (("mean log return μ", "0.01"), ("log-return σ", "0.07"),
+                             ("degrees of freedom ν (> 1)", "4"),
+                             ("forecast horizon (calendar days)", "30")):
+            page.get_by_label(label, exact=True).fill(value)
+        assert w.page.locator("#strategy-out.stale").count() == 1   # old numbers marked stale
+
+        # 1. an iron condor from the preset
+        page.get_by_label("strategy").select_option(label="iron condor")
+        page.get_by_label("strikes, ascending").fill("90, 95, 105, 110")
+        page.get_by_label("expiry (calendar days)").fill("45")
+        page.get_by_role("button", name="Use preset").click()
+        condor = [leg.as_dict() for leg in preset_legs("iron-condor", [90, 95, 105, 110],
+                                                        45 * DAY)]
+        condor = [{k: v for k, v in leg.items() if v is not None} for leg in condor]
+        _same_legs(_shown_legs(w), condor)        # the JS preset is Python's preset
+        sent = _evaluate(w)
+        _same_legs(sent["legs"], condor)
+        assert {k: sent[k] for k in market} == market
+        assert sent["forecast"] == pytest.approx(model, rel=1e-12)
+        body = {**market, "legs": condor, "forecast": model}
+        api = post(body)
+        assert set(api["distributions"]) == {"lognormal", "model"}
+        assert api["max_profit"] is not None and api["max_loss"] is not None
+        _page_shows(w, api)
+
+        # 2. a vertical (bull call spread), flat σ only, plus a custom long call typed in
+        page.get_by_label("add a forecast model's Student-t").uncheck()
+        page.get_by_label("strategy").select_option("bull-call")
+        page.get_by_label("strikes, ascending").fill("95, 105")
+        page.get_by_label("expiry (calendar days)").fill("30")
+        page.get_by_role("button", name="Use preset").click()
+        page.get_by_role("button", name="Add leg").click()       # focus moves to its quantity
+        keyboard = w.page.keyboard
+        keyboard.press("Control+A")
+        keyboard.type("1")
+        keyboard.press("Tab")                                     # kind: stays call
+        keyboard.press("Tab")
+        keyboard.press("Control+A")
+        keyboard.type("115")
+        vertical = [{k: v for k, v in leg.as_dict().items() if v is not None}
+                    for leg in preset_legs("bull-call", [95, 105], 30 * DAY)]
+        custom = {"quantity": 1.0, "kind": "call", "strike": 115.0, "tau": 30 * DAY}
+        _same_legs(_evaluate(w, press_enter_in="[aria-label='leg 3 strike']")["legs"],
+                   [*vertical, custom])
+        api = post({**market, "legs": [*vertical, custom]})
+        assert api["max_profit"] is None and set(api["distributions"]) == {"lognormal"}
+        _page_shows(w, api)                                       # "unbounded" profit
+
+        # 3. the custom leg sold twice at a price given by hand: the loss is unbounded
+        page.get_by_label("leg 3 quantity").fill("-2")
+        page.get_by_label("leg 3 price").fill("0.35")
+        _evaluate(w)
+        api = post({**market, "legs": [*vertical, {**custom, "quantity": -2.0,
+                                                   "price": 0.35}]})
+        assert api["max_loss"] is None and api["legs"][2]["price"] == 0.35
+        _page_shows(w, api)
+
+        assert not w.errors, w.errors
+        w.page.screenshot(path=str(shots / "options-strategy.png"), full_page=True)
+
+        # 4. a leg without a strike: the service's 422 is shown naming the leg and field
+        # (Chromium logs the refused request itself, and nothing else)
+        page.get_by_label("leg 3 strike").fill("")
+        _evaluate(w)
+        error = w.page.get_by_test_id("strategy-error").inner_text()
+        assert "legs.2" in error and "strike" in error, error
+        assert all("status of 422" in e for e in w.errors), w.errors
+        assert not w.external, w.external
     finally:
         w.close()
 

@@ -12,7 +12,7 @@ const PATH = "/v1/options/strategy";
 const money = (x) => price(x, 4);
 const LAWS = { lognormal: "flat \u03c3 (lognormal, risk-neutral)", market: "market (fitted surface's density)", model: "model (Student-t forecast)" };
 const MARKET = [["spot", "spot S (price)", 100], ["rate", "rate (per year, 0.04 = 4 %)", 0.04], ["div", "dividend yield (per year)", 0], ["sigma", "flat \u03c3 (per year, 0.2 = 20 %)", 0.2]];
-const MODEL = [["mu", "mean log return \u03bc (over its horizon)", 0.005], ["msigma", "log-return \u03c3 (over its horizon)", 0.06], ["nu", "degrees of freedom \u03bd (> 1)", 5], ["mdays", "its horizon (calendar days)", 30]];
+const MODEL = [["mu", "mean log return \u03bc", 0.005], ["msigma", "log-return \u03c3", 0.06], ["nu", "degrees of freedom \u03bd (> 1)", 5], ["mdays", "forecast horizon (calendar days)", 30]];
 
 function field([key, label, value], disabled = false) {
   return `<label for="s-${key}">${label}<input id="s-${key}" type="number" step="any" value="${value}" required${disabled ? " disabled" : ""}></label>`;
@@ -25,7 +25,7 @@ function html(available) {
   <form id="strategy-form" novalidate>
     <fieldset><legend>Market</legend><div class="inline">${MARKET.map((f) => field(f)).join("")}</div></fieldset>
     <fieldset><legend>Model's distribution</legend>
-      <label class="check"><input id="s-model" type="checkbox"> add a forecast model's Student-t log return</label>
+      <label class="check"><input id="s-model" type="checkbox"> add a forecast model's Student-t log return (\u03bc and \u03c3 of the log return over the forecast horizon)</label>
       <div class="inline">${MODEL.map((f) => field(f, true)).join("")}</div></fieldset>
     <fieldset><legend>Preset</legend><div class="inline">
       <label for="s-preset">strategy<select id="s-preset">${options}</select></label>
