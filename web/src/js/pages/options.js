@@ -88,11 +88,9 @@ export async function render(root) {
     + section("Strategy builder: P&L, POP and expected P&L", '<div id="strategy-builder"></div>', "strategies")
     + section("Chain and smile", '<div id="slots"></div>');
   $("#price-form").addEventListener("submit", priceOne);
-  const builder = servicePaths().then(async (paths) => {
-    renderSlots($("#slots"), paths);
-    await mountBuilder($("#strategy-builder"), "/v1/options/strategy" in paths);
-  });
-  await Promise.all([priceOne(), builder]);
+  const paths = servicePaths();
+  await Promise.all([priceOne(), paths.then((p) => renderSlots($("#slots"), p)),
+    mountBuilder($("#strategy-builder"), paths)]);
   status("Prices from the service's option networks (PINN) or closed form.");
   ready();
 }

@@ -18,10 +18,9 @@ function field([key, label, value], disabled = false) {
   return `<label for="s-${key}">${label}<input id="s-${key}" type="number" step="any" value="${value}" required${disabled ? " disabled" : ""}></label>`;
 }
 
-function html(available) {
+function html() {
   const options = Object.entries(PRESETS).map(([name, [label]]) => `<option value="${name}">${escapeHtml(label)}</option>`).join("");
-  const state = available ? '<span class="ok">available on this server</span>' : "not available on this server";
-  return `<p class="note">POST ${PATH}: <span data-testid="strategy-availability">${state}</span>. Every number below is the service's answer for these legs.</p>
+  return `<p class="note">POST ${PATH}: <span data-testid="strategy-availability">checking\u2026</span>. Every number below is the service's answer for these legs.</p>
   <form id="strategy-form" novalidate>
     <fieldset><legend>Market</legend><div class="inline">${MARKET.map((f) => field(f)).join("")}</div></fieldset>
     <fieldset><legend>Model's distribution</legend>
@@ -29,7 +28,7 @@ function html(available) {
       <div class="inline">${MODEL.map((f) => field(f, true)).join("")}</div></fieldset>
     <fieldset><legend>Preset</legend><div class="inline">
       <label for="s-preset">strategy<select id="s-preset">${options}</select></label>
-      <label for="s-strikes">strikes, ascending (<span id="s-needs">2</span>)<input id="s-strikes" type="text" inputmode="decimal" value="95, 105"></label>
+      <label for="s-strikes"><span>strikes, ascending (<span id="s-needs">2</span> needed)</span><input id="s-strikes" type="text" inputmode="decimal" value="95, 105"></label>
       <label for="s-days">expiry (calendar days)<input id="s-days" type="number" step="any" value="30"></label>
       <label for="s-far">far expiry, calendar only (days)<input id="s-far" type="number" step="any" value="60"></label>
       <label for="s-qty">quantity (units of the underlying)<input id="s-qty" type="number" step="any" value="1"></label>
@@ -40,7 +39,7 @@ function html(available) {
       <thead><tr><th scope="col" class="l">leg</th><th scope="col">quantity</th><th scope="col">kind</th><th scope="col">strike (price)</th><th scope="col">expiry (calendar days)</th><th scope="col">price paid (per unit, optional)</th><th scope="col"><span class="sr">remove</span></th></tr></thead>
       <tbody id="s-legs"></tbody></table></div>
       <button type="button" id="s-add-leg" class="secondary">Add leg</button>
-      <button type="submit" id="s-evaluate"${available ? "" : " disabled"}>Evaluate</button></fieldset>
+      <button type="submit" id="s-evaluate">Evaluate</button></fieldset>
   </form>
   <div id="strategy-out" aria-live="polite" data-state="empty"></div>`;
 }
@@ -175,7 +174,7 @@ function show(out, d) {
   const greeks = Object.entries(d.greeks || {});
   out.innerHTML = `<p class="note" data-testid="strategy-units">Money: ${escapeHtml(units.money || "the underlying's currency")}. Quantities: ${escapeHtml(units.quantity || "units of the underlying")}.</p>
     <div class="cards">${summary}</div>
-    ${table(["distribution", "POP: P(P&L > 0)", "expected P&L (money)", "what it is"], lawRows, { caption: `at the horizon, ${d.pnl_convention || ""}`, left: [0, 3] })}
+    ${table(["distribution", "POP: P(P&L > 0)", "expected P&L (money)", "what it is"], lawRows, { caption: `P&L convention: ${d.pnl_convention || ""}`, left: [0, 3] })}
     ${table(["leg", "quantity", "kind", "strike (price)", "expiry (calendar days)", "price (per unit, money)"], legRows, { caption: "prices given, or the service's closed form at the flat \u03c3" })}
     ${table(greeks.map(([k]) => `${k} (${gu[k] || "?"})`), [greeks.map(([k, v]) => `<span data-testid="greek-${escapeHtml(k)}">${escapeHtml(orReason(v, null, (x) => num(x, 4)))}</span>`)], { caption: `Greeks of the whole position now (${gu.convention || ""} units)`, left: [] })}
     <div id="strategy-chart"></div>
@@ -189,9 +188,11 @@ function show(out, d) {
   }
 }
 
-/** the builder in `root`, with a vertical spread evaluated so the page opens with numbers */
-export async function mountBuilder(root, available) {
-  root.innerHTML = html(available);
+/** the builder in `root`, with a vertical spread evaluated so the page opens with numbers;
+ *  `paths` (a promise of the service's OpenAPI paths) says whether this server has the
+ *  endpoint, while the first evaluation already runs */
+export async function mountBuilder(root, paths) {
+  root.innerHTML = html();
   $("#s-preset").addEventListener("change", presetChanged);
   $("#s-use-preset").addEventListener("click", usePreset);
   $("#s-add-leg").addEventListener("click", () => {
@@ -208,5 +209,10 @@ export async function mountBuilder(root, available) {
   $("#strategy-form").addEventListener("input", stale);
   $("#strategy-form").addEventListener("submit", evaluate);
   usePreset();
-  if (available) await evaluate();
+  const availability = paths.then((p) => {
+    const available = PATH in p;
+    $("[data-testid=strategy-availability]").innerHTML = available ? '<span class="ok">available on this server</span>' : "not available on this server";
+    $("#s-evaluate").disabled = !available;
+  });
+  await Promise.all([evaluate(), availability]);
 }
