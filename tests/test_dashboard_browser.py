@@ -343,6 +343,8 @@ def _same_legs(sent: list[dict], expected: list[dict]) -> None:
 def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
     """Presets (an iron condor, a vertical) and a custom leg, entered through the page's
     controls; what the page shows equals POST /v1/options/strategy called here directly."""
+    from axe_playwright_python.sync_playwright import Axe
+
     w = Watched(browser, server, WIDTHS["desktop"])
     market = {"spot": 100.0, "rate": 0.03, "div": 0.01, "sigma": 0.25}
     model = {"mu": 0.01, "sigma": 0.07, "nu": 4.0, "horizon": 30 * DAY}
@@ -351,7 +353,7 @@ def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
     try:
         w.open(server.url + "/ui/options")
         page = w.page.locator("#strategy-form")    # the builder's controls (not the pricer's)
-        w.page.wait_for_selector("#strategy-out[data-state='fresh']")   # the opening vertical
+        _evaluate(w)                                   # the vertical the builder opens with
         labels = {"spot": "spot S", "rate": "rate (per year", "div": "dividend yield",
                   "sigma": "flat σ"}
         for key, label in labels.items():
@@ -415,7 +417,16 @@ def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
         _page_shows(w, api)
 
         assert not w.errors, w.errors
+        results = Axe().run(w.page)                    # the results are accessible too
+        serious = [v for v in results.response["violations"]
+                   if v.get("impact") in ("serious", "critical")]
+        assert not serious, results.generate_report()
         w.page.screenshot(path=str(shots / "options-strategy.png"), full_page=True)
+        _publish(shots / "options-strategy.png")
+        w.page.set_viewport_size(WIDTHS["phone"])       # and fit a phone's width
+        w.page.wait_for_timeout(300)                   # the chart follows the resize
+        assert w.page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 1
+        w.page.set_viewport_size(WIDTHS["desktop"])
 
         # 4. a leg without a strike: the service's 422 is shown naming the leg and field
         # (Chromium logs the refused request itself, and nothing else)

@@ -41,7 +41,7 @@ function html() {
       <button type="button" id="s-add-leg" class="secondary">Add leg</button>
       <button type="submit" id="s-evaluate">Evaluate</button></fieldset>
   </form>
-  <div id="strategy-out" aria-live="polite" data-state="empty"></div>`;
+  <div id="strategy-out" aria-live="polite" data-state="empty"><p class="note">Choose a preset or edit the legs, then Evaluate.</p></div>`;
 }
 
 function legRow(leg) {
@@ -188,9 +188,9 @@ function show(out, d) {
   }
 }
 
-/** the builder in `root`, with a vertical spread evaluated so the page opens with numbers;
- *  `paths` (a promise of the service's OpenAPI paths) says whether this server has the
- *  endpoint, while the first evaluation already runs */
+/** the builder in `root`, holding a vertical spread's legs; `paths` (a promise of the
+ *  service's OpenAPI paths) says whether this server has the endpoint. Nothing is evaluated
+ *  until the user asks: the page's load is the pricer's, and no number appears unasked. */
 export async function mountBuilder(root, paths) {
   root.innerHTML = html();
   $("#s-preset").addEventListener("change", presetChanged);
@@ -214,5 +214,5 @@ export async function mountBuilder(root, paths) {
     $("[data-testid=strategy-availability]").innerHTML = available ? '<span class="ok">available on this server</span>' : "not available on this server";
     $("#s-evaluate").disabled = !available;
   });
-  await Promise.all([evaluate(), availability]);
+  await availability;
 }
