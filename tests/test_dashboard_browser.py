@@ -2,7 +2,8 @@
 `causalcast serve` with an API key, on a registry built by the main job's own stages: every
 page renders its data within 1 s, at 1280 px and phone width, with no console error, no
 request leaving 127.0.0.1 and no serious accessibility violation (axe); promotion and
-rollback through the UI change the registry and are refused without the key.
+rollback through the UI change the registry and are refused without the key; the strategy
+builder, driven through its controls, shows exactly what POST /v1/options/strategy returns.
 
 Screenshots of every page go to the test's output folder (and, with
 CAUSALCAST_SCREENSHOTS=folder, there too: docs/img/ holds a committed set)."""
@@ -10,7 +11,6 @@ CAUSALCAST_SCREENSHOTS=folder, there too: docs/img/ holds a committed set)."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import statistics
 from pathlib import Path
@@ -23,7 +23,7 @@ from causalcast.options.analytics.legs import preset_legs
 from causalcast.options.inputs import DAY
 from causalcast.registry import Lineage, Registry
 from causalcast.serving.web.pages import PAGES
-from tests.dashboard_support import build_home
+from tests.dashboard_support import build_home, page_shows, same_legs
 from tests.serving_support import Server
 
 pytestmark = pytest.mark.slow
@@ -258,55 +258,6 @@ def test_option_price_on_the_page_is_the_services(browser, server):
         w.close()
 
 
-NUMBER = re.compile(r"-?[\d,]*\.?\d+")
-
-
-def _agrees(text: str, value: float, what: str) -> None:
-    """The number at the start of ``text`` equals ``value`` to the precision it is shown with
-    (a percentage is the value × 100)."""
-    m = NUMBER.match(text.strip())
-    assert m, f"{what}: no number in {text!r} (the service says {value})"
-    shown = m.group().replace(",", "")
-    decimals = len(shown.split(".")[1]) if "." in shown else 0
-    expected = 100 * value if text.strip().endswith("%") else value
-    assert abs(float(shown) - expected) <= 0.5 * 10 ** -decimals + 1e-9, (what, text, value)
-
-
-def _page_shows(w: Watched, api: dict) -> None:
-    """Every number the strategy builder shows is the service's answer, with its units;
-    a null is shown as the service's reason ("unbounded"), never as NaN."""
-    out = w.page.locator("#strategy-out")
-    testid = lambda name: out.get_by_test_id(name).inner_text()  # noqa: E731
-    premium = testid("net-premium")
-    _agrees(premium, api["net_premium"], "net premium")
-    assert ("debit" if api["net_premium"] > 0 else "credit") in premium, premium
-    _agrees(testid("horizon"), api["horizon_years"], "horizon")
-    shown = [float(x.replace(",", "")) for x in NUMBER.findall(testid("breakevens"))]
-    assert len(shown) == len(api["breakevens"]), (shown, api["breakevens"])
-    if api["breakevens"]:
-        for text, value in zip(testid("breakevens").split(", "), api["breakevens"],
-                               strict=True):
-            _agrees(text, value, "breakeven")
-    for field in ("max_profit", "max_loss"):
-        text = testid(field.replace("_", "-"))
-        if api[field] is None:
-            assert text == api[f"{field}_reason"] and "unbounded" in text, (field, text)
-        else:
-            _agrees(text, api[field], field)
-    laws = api["distributions"]
-    assert out.locator("[data-testid^='pop-']").count() == len(laws)
-    for law, res in laws.items():
-        _agrees(testid(f"pop-{law}"), res["pop"], f"POP under {law}")
-        _agrees(testid(f"expected-pnl-{law}"), res["expected_pnl"], f"expected P&L, {law}")
-    for i, leg in enumerate(api["legs"], 1):
-        _agrees(testid(f"leg-price-{i}"), leg["price"], f"leg {i} price")
-    for greek, value in api["greeks"].items():
-        _agrees(testid(f"greek-{greek}"), value, greek)
-    text = out.inner_text()
-    assert api["units"]["money"] in text and api["greeks_units"]["theta"] in text
-    assert "NaN" not in text and "undefined" not in text, text
-
-
 def _evaluate(w: Watched, press_enter_in: str | None = None) -> dict:
     """Evaluate through the page (the button, or Enter in a field) and return its request."""
     with w.page.expect_response("**/v1/options/strategy") as answer:
@@ -330,14 +281,6 @@ def _shown_legs(w: Watched) -> list[dict]:
             leg["price"] = float(cell("price"))
         legs.append(leg)
     return legs
-
-
-def _same_legs(sent: list[dict], expected: list[dict]) -> None:
-    assert len(sent) == len(expected), (sent, expected)
-    for a, b in zip(sent, expected, strict=True):
-        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-12)
-                                            if isinstance(b[k], float) else a[k] == b[k]
-                                            for k in b), (a, b)
 
 
 def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
@@ -373,16 +316,16 @@ def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
         condor = [leg.as_dict() for leg in preset_legs("iron-condor", [90, 95, 105, 110],
                                                         45 * DAY)]
         condor = [{k: v for k, v in leg.items() if v is not None} for leg in condor]
-        _same_legs(_shown_legs(w), condor)        # the JS preset is Python's preset
+        same_legs(_shown_legs(w), condor)        # the JS preset is Python's preset
         sent = _evaluate(w)
-        _same_legs(sent["legs"], condor)
+        same_legs(sent["legs"], condor)
         assert {k: sent[k] for k in market} == market
         assert sent["forecast"] == pytest.approx(model, rel=1e-12)
         body = {**market, "legs": condor, "forecast": model}
         api = post(body)
         assert set(api["distributions"]) == {"lognormal", "model"}
         assert api["max_profit"] is not None and api["max_loss"] is not None
-        _page_shows(w, api)
+        page_shows(w.page, api)
 
         # 2. a vertical (bull call spread), flat σ only, plus a custom long call typed in
         page.get_by_label("add a forecast model's Student-t").uncheck()
@@ -401,11 +344,11 @@ def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
         vertical = [{k: v for k, v in leg.as_dict().items() if v is not None}
                     for leg in preset_legs("bull-call", [95, 105], 30 * DAY)]
         custom = {"quantity": 1.0, "kind": "call", "strike": 115.0, "tau": 30 * DAY}
-        _same_legs(_evaluate(w, press_enter_in="[aria-label='leg 3 strike']")["legs"],
+        same_legs(_evaluate(w, press_enter_in="[aria-label='leg 3 strike']")["legs"],
                    [*vertical, custom])
         api = post({**market, "legs": [*vertical, custom]})
         assert api["max_profit"] is None and set(api["distributions"]) == {"lognormal"}
-        _page_shows(w, api)                                       # "unbounded" profit
+        page_shows(w.page, api)                                       # "unbounded" profit
 
         # 3. the custom leg sold twice at a price given by hand: the loss is unbounded
         page.get_by_label("leg 3 quantity").fill("-2")
@@ -414,7 +357,7 @@ def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
         api = post({**market, "legs": [*vertical, {**custom, "quantity": -2.0,
                                                    "price": 0.35}]})
         assert api["max_loss"] is None and api["legs"][2]["price"] == 0.35
-        _page_shows(w, api)
+        page_shows(w.page, api)
 
         assert not w.errors, w.errors
         results = Axe().run(w.page)                    # the results are accessible too
