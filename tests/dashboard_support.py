@@ -5,7 +5,11 @@ and the HTML/JSON report - so every page has real numbers to show."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from causalcast.audit import run_audit
 from causalcast.config import load_settings
@@ -29,3 +33,62 @@ def build_home(home: Path, workers: int = 2) -> list[dict]:
     rows = promote_evaluated(ds, home)
     write_report([ds.evaluation], home / "report.html")
     return rows
+
+
+# The strategy builder against POST /v1/options/strategy (test_dashboard_browser.py).
+NUMBER = re.compile(r"-?[\d,]*\.?\d+")
+
+
+def agrees(text: str, value: float, what: str) -> None:
+    """The number at the start of ``text`` equals ``value`` to the precision it is shown with
+    (a percentage is the value × 100)."""
+    m = NUMBER.match(text.strip())
+    assert m, f"{what}: no number in {text!r} (the service says {value})"
+    shown = m.group().replace(",", "")
+    decimals = len(shown.split(".")[1]) if "." in shown else 0
+    expected = 100 * value if text.strip().endswith("%") else value
+    assert abs(float(shown) - expected) <= 0.5 * 10 ** -decimals + 1e-9, (what, text, value)
+
+
+def page_shows(page: Any, api: dict) -> None:
+    """Every number the strategy builder shows is the service's answer, with its units;
+    a null is shown as the service's reason ("unbounded"), never as NaN."""
+    out = page.locator("#strategy-out")
+    testid = lambda name: out.get_by_test_id(name).inner_text()  # noqa: E731
+    premium = testid("net-premium")
+    agrees(premium, api["net_premium"], "net premium")
+    assert ("debit" if api["net_premium"] > 0 else "credit") in premium, premium
+    agrees(testid("horizon"), api["horizon_years"], "horizon")
+    shown = [float(x.replace(",", "")) for x in NUMBER.findall(testid("breakevens"))]
+    assert len(shown) == len(api["breakevens"]), (shown, api["breakevens"])
+    if api["breakevens"]:
+        for text, value in zip(testid("breakevens").split(", "), api["breakevens"],
+                               strict=True):
+            agrees(text, value, "breakeven")
+    for field in ("max_profit", "max_loss"):
+        text = testid(field.replace("_", "-"))
+        if api[field] is None:
+            assert text == api[f"{field}_reason"] and "unbounded" in text, (field, text)
+        else:
+            agrees(text, api[field], field)
+    laws = api["distributions"]
+    assert out.locator("[data-testid^='pop-']").count() == len(laws)
+    for law, res in laws.items():
+        agrees(testid(f"pop-{law}"), res["pop"], f"POP under {law}")
+        agrees(testid(f"expected-pnl-{law}"), res["expected_pnl"], f"expected P&L, {law}")
+    for i, leg in enumerate(api["legs"], 1):
+        agrees(testid(f"leg-price-{i}"), leg["price"], f"leg {i} price")
+    for greek, value in api["greeks"].items():
+        agrees(testid(f"greek-{greek}"), value, greek)
+    text = out.inner_text()
+    assert api["units"]["money"] in text and api["greeks_units"]["theta"] in text
+    assert "NaN" not in text and "undefined" not in text, text
+
+
+def same_legs(sent: list[dict], expected: list[dict]) -> None:
+    """The legs a page sent (or shows) are the expected ones, floats to 1e-12."""
+    assert len(sent) == len(expected), (sent, expected)
+    for a, b in zip(sent, expected, strict=True):
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-12)
+                                            if isinstance(b[k], float) else a[k] == b[k]
+                                            for k in b), (a, b)

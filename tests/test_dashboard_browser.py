@@ -2,7 +2,8 @@
 `causalcast serve` with an API key, on a registry built by the main job's own stages: every
 page renders its data within 1 s, at 1280 px and phone width, with no console error, no
 request leaving 127.0.0.1 and no serious accessibility violation (axe); promotion and
-rollback through the UI change the registry and are refused without the key.
+rollback through the UI change the registry and are refused without the key; the strategy
+builder, driven through its controls, shows exactly what POST /v1/options/strategy returns.
 
 Screenshots of every page go to the test's output folder (and, with
 CAUSALCAST_SCREENSHOTS=folder, there too: docs/img/ holds a committed set)."""
@@ -18,9 +19,11 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from causalcast.options.analytics.legs import preset_legs
+from causalcast.options.inputs import DAY
 from causalcast.registry import Lineage, Registry
 from causalcast.serving.web.pages import PAGES
-from tests.dashboard_support import build_home
+from tests.dashboard_support import build_home, page_shows, same_legs
 from tests.serving_support import Server
 
 pytestmark = pytest.mark.slow
@@ -247,9 +250,135 @@ def test_option_price_on_the_page_is_the_services(browser, server):
                          "div": 0, "kind": "put", "style": "european"}], "method": "pinn"})
         assert shown == f"{r.json()['results'][0]['price']:.4f}"
         slots = w.page.inner_text("#slots")  # the analytics endpoints exist on this server
-        for path in ("/v1/options/implied-vol", "/v1/options/strategy"):
-            assert f"POST {path}: available on this server" in slots, slots
+        assert "POST /v1/options/implied-vol: available on this server" in slots, slots
+        builder = w.page.inner_text("#strategy-builder")
+        assert "POST /v1/options/strategy: available on this server" in builder, builder
         assert not w.errors, w.errors
+    finally:
+        w.close()
+
+
+def _evaluate(w: Watched, press_enter_in: str | None = None) -> dict:
+    """Evaluate through the page (the button, or Enter in a field) and return its request."""
+    with w.page.expect_response("**/v1/options/strategy") as answer:
+        if press_enter_in:
+            w.page.press(press_enter_in, "Enter")
+        else:
+            w.page.get_by_role("button", name="Evaluate").click()
+    w.page.wait_for_selector("#strategy-out[data-state='fresh'], #strategy-out[data-state='error']")
+    return answer.value.request.post_data_json
+
+
+def _shown_legs(w: Watched) -> list[dict]:
+    rows = w.page.locator("#s-legs tr")
+    legs = []
+    for i in range(rows.count()):
+        cell = lambda f: rows.nth(i).locator(f"[data-f={f}]").input_value()  # noqa: E731,B023
+        leg = {"quantity": float(cell("quantity")), "kind": cell("kind")}
+        if leg["kind"] != "stock":
+            leg.update(strike=float(cell("strike")), tau=float(cell("days")) * DAY)
+        if cell("price"):
+            leg["price"] = float(cell("price"))
+        legs.append(leg)
+    return legs
+
+
+def test_strategy_builder_shows_the_services_numbers(browser, server, shots):
+    """Presets (an iron condor, a vertical) and a custom leg, entered through the page's
+    controls; what the page shows equals POST /v1/options/strategy called here directly."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    w = Watched(browser, server, WIDTHS["desktop"])
+    market = {"spot": 100.0, "rate": 0.03, "div": 0.01, "sigma": 0.25}
+    model = {"mu": 0.01, "sigma": 0.07, "nu": 4.0, "horizon": 30 * DAY}
+    post = lambda body: httpx.post(server.url + "/v1/options/strategy",  # noqa: E731
+                                   headers={"X-API-Key": KEY}, json=body).json()
+    try:
+        w.open(server.url + "/ui/options")
+        page = w.page.locator("#strategy-form")    # the builder's controls (not the pricer's)
+        _evaluate(w)                                   # the vertical the builder opens with
+        labels = {"spot": "spot S", "rate": "rate (per year", "div": "dividend yield",
+                  "sigma": "flat σ"}
+        for key, label in labels.items():
+            page.get_by_label(label).fill(str(market[key]))
+        page.get_by_label("add a forecast model's Student-t").check()
+        for label, value in (("mean log return μ", "0.01"), ("log-return σ", "0.07"),
+                             ("degrees of freedom ν (> 1)", "4"),
+                             ("forecast horizon (calendar days)", "30")):
+            page.get_by_label(label, exact=True).fill(value)
+        assert w.page.locator("#strategy-out.stale").count() == 1   # old numbers marked stale
+
+        # 1. an iron condor from the preset
+        page.get_by_label("strategy").select_option(label="iron condor")
+        page.get_by_label("strikes, ascending").fill("90, 95, 105, 110")
+        page.get_by_label("expiry (calendar days)").fill("45")
+        page.get_by_role("button", name="Use preset").click()
+        condor = [leg.as_dict() for leg in preset_legs("iron-condor", [90, 95, 105, 110],
+                                                        45 * DAY)]
+        condor = [{k: v for k, v in leg.items() if v is not None} for leg in condor]
+        same_legs(_shown_legs(w), condor)        # the JS preset is Python's preset
+        sent = _evaluate(w)
+        same_legs(sent["legs"], condor)
+        assert {k: sent[k] for k in market} == market
+        assert sent["forecast"] == pytest.approx(model, rel=1e-12)
+        body = {**market, "legs": condor, "forecast": model}
+        api = post(body)
+        assert set(api["distributions"]) == {"lognormal", "model"}
+        assert api["max_profit"] is not None and api["max_loss"] is not None
+        page_shows(w.page, api)
+
+        # 2. a vertical (bull call spread), flat σ only, plus a custom long call typed in
+        page.get_by_label("add a forecast model's Student-t").uncheck()
+        page.get_by_label("strategy").select_option("bull-call")
+        page.get_by_label("strikes, ascending").fill("95, 105")
+        page.get_by_label("expiry (calendar days)").fill("30")
+        page.get_by_role("button", name="Use preset").click()
+        page.get_by_role("button", name="Add leg").click()       # focus moves to its quantity
+        keyboard = w.page.keyboard
+        keyboard.press("Control+A")
+        keyboard.type("1")
+        keyboard.press("Tab")                                     # kind: stays call
+        keyboard.press("Tab")
+        keyboard.press("Control+A")
+        keyboard.type("115")
+        vertical = [{k: v for k, v in leg.as_dict().items() if v is not None}
+                    for leg in preset_legs("bull-call", [95, 105], 30 * DAY)]
+        custom = {"quantity": 1.0, "kind": "call", "strike": 115.0, "tau": 30 * DAY}
+        same_legs(_evaluate(w, press_enter_in="[aria-label='leg 3 strike']")["legs"],
+                   [*vertical, custom])
+        api = post({**market, "legs": [*vertical, custom]})
+        assert api["max_profit"] is None and set(api["distributions"]) == {"lognormal"}
+        page_shows(w.page, api)                                       # "unbounded" profit
+
+        # 3. the custom leg sold twice at a price given by hand: the loss is unbounded
+        page.get_by_label("leg 3 quantity").fill("-2")
+        page.get_by_label("leg 3 price").fill("0.35")
+        _evaluate(w)
+        api = post({**market, "legs": [*vertical, {**custom, "quantity": -2.0,
+                                                   "price": 0.35}]})
+        assert api["max_loss"] is None and api["legs"][2]["price"] == 0.35
+        page_shows(w.page, api)
+
+        assert not w.errors, w.errors
+        results = Axe().run(w.page)                    # the results are accessible too
+        serious = [v for v in results.response["violations"]
+                   if v.get("impact") in ("serious", "critical")]
+        assert not serious, results.generate_report()
+        w.page.screenshot(path=str(shots / "options-strategy.png"), full_page=True)
+        _publish(shots / "options-strategy.png")
+        w.page.set_viewport_size(WIDTHS["phone"])       # and fit a phone's width
+        w.page.wait_for_timeout(300)                   # the chart follows the resize
+        assert w.page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 1
+        w.page.set_viewport_size(WIDTHS["desktop"])
+
+        # 4. a leg without a strike: the service's 422 is shown naming the leg and field
+        # (Chromium logs the refused request itself, and nothing else)
+        page.get_by_label("leg 3 strike").fill("")
+        _evaluate(w)
+        error = w.page.get_by_test_id("strategy-error").inner_text()
+        assert "legs.2" in error and "strike" in error, error
+        assert all("status of 422" in e for e in w.errors), w.errors
+        assert not w.external, w.external
     finally:
         w.close()
 

@@ -29,6 +29,17 @@ from causalcast.options.analytics.units import GREEK_UNITS, convert_greeks, json
 from causalcast.options.black_scholes import bsm_greeks, bsm_price
 from causalcast.options.inputs import OptionInputError
 
+# The units of every number in a strategy's result, returned with it (the dashboard shows
+# these words, so a page cannot label a premium per contract when it is per share).
+STRATEGY_UNITS = {
+    "quantity": "units of the underlying (+1 call = the right to buy one share; a listed "
+                "contract is usually 100)",
+    "money": "the underlying's currency, for the legs' quantities: prices, net premium, "
+             "max profit/loss, expected P&L and the P&L curves",
+    "breakevens": "underlying price at the horizon",
+    "horizon_years": "years (the earliest option expiry)",
+    "probabilities": "fraction 0 to 1 (pop, prob_target)",
+}
 PNL_CONVENTION = ("P&L at the horizon = legs' value at the horizon − net premium × e^{r·H}; "
                   "stock legs with dividends reinvested; options valued European (closed form)")
 
@@ -223,6 +234,7 @@ def evaluate(legs: list[Leg], mk: Market, laws: list[Callable[[float], Any]],
         "net_premium": premium,
         "net_premium_note": "positive = paid (debit), negative = received (credit)",
         "pnl_convention": PNL_CONVENTION,
+        "units": STRATEGY_UNITS,
         "breakevens": breakevens,
         "max_profit": max_profit,
         "max_profit_reason": "unbounded (P&L rises without limit as S grows)"

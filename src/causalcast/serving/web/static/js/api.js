@@ -43,5 +43,9 @@ function detail(result) {
   const d = result.data && result.data.detail;
   if (typeof d === "string") return d;
   if (d && typeof d.error === "string") return d.error;
+  // FastAPI's 422: [{loc: ["body", "legs", 0, "strike"], msg}] -> "legs.0.strike: msg"
+  if (Array.isArray(d) && d.every((e) => e && typeof e.msg === "string")) {
+    return d.map((e) => `${(e.loc || []).filter((x) => x !== "body").join(".")}: ${e.msg}`).join("; ");
+  }
   return d ? JSON.stringify(d) : "";
 }

@@ -1,17 +1,18 @@
 // Options: one option's price and Greeks (POST /v1/options/price) with its value across
-// spots; slots for the chain, smile and strategy builder that light up when this server has
-// the analytics endpoints and say so when it does not.
+// spots; the strategy builder (POST /v1/options/strategy, see strategy_builder.js); slots for
+// the chain and smile that light up when this server has the analytics endpoints and say so
+// when it does not.
 import { api, problem } from "../api.js";
 import { chart } from "../charts.js";
 import { $, ready, section, status, table } from "../dom.js";
 import { escapeHtml, num, price } from "../format.js";
 import { linspace, payoff } from "../series.js";
+import { mountBuilder } from "../strategy_builder.js";
 
 const FIELDS = [["spot", "spot S", 100], ["strike", "strike K", 100], ["tau", "expiry (years)", 0.5], ["sigma", "volatility (per year)", 0.2], ["rate", "rate (per year)", 0.02], ["div", "dividend yield", 0]];
 const SLOTS = [
   ["/v1/options/implied-vol", "Option chain with implied volatilities", { options: [{ price: 10.45, spot: 100, strike: 100, tau: 1, rate: 0.05, kind: "call" }] }],
   ["/v1/options/surface", "Fitted smile per expiry, with arbitrage flags", { quotes: [] }],
-  ["/v1/options/strategy", "Strategy builder: pay-off, POP and expected P&L", { legs: [{ kind: "call", strike: 100, qty: 1 }], spot: 100, tau: 0.5, sigma: 0.2 }],
 ];
 
 function form() {
@@ -55,9 +56,7 @@ async function priceOne(event) {
   }
 }
 
-async function renderSlots(el) {
-  const spec = await api("/openapi.json");
-  const paths = spec.ok ? spec.data.paths || {} : {};
+function renderSlots(el, paths) {
   el.innerHTML = SLOTS.map(([path, title, example], i) => `<div class="slot" id="slot-${i}"><h3>${escapeHtml(title)}</h3>
     <p class="note">POST ${escapeHtml(path)}: <span data-availability>${path in paths ? '<span class="ok">available on this server</span>' : "not available on this server"}</span></p>
     <label for="slot-body-${i}">request (JSON)</label><textarea id="slot-body-${i}">${escapeHtml(JSON.stringify(example, null, 1))}</textarea>
@@ -78,10 +77,20 @@ async function renderSlots(el) {
   }));
 }
 
+/** the service's own paths (from its OpenAPI document), to say what this server offers */
+async function servicePaths() {
+  const spec = await api("/openapi.json");
+  return spec.ok ? spec.data.paths || {} : {};
+}
+
 export async function render(root) {
-  root.innerHTML = section("Price one option", form()) + section("Chain, smile and strategies", '<div id="slots"></div>');
+  root.innerHTML = section("Price one option", form())
+    + section("Strategy builder: P&L, POP and expected P&L", '<div id="strategy-builder"></div>', "strategies")
+    + section("Chain and smile", '<div id="slots"></div>');
   $("#price-form").addEventListener("submit", priceOne);
-  await Promise.all([priceOne(), renderSlots($("#slots"))]);
+  const paths = servicePaths();
+  await Promise.all([priceOne(), paths.then((p) => renderSlots($("#slots"), p)),
+    mountBuilder($("#strategy-builder"), paths)]);
   status("Prices from the service's option networks (PINN) or closed form.");
   ready();
 }
