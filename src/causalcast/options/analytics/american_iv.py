@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from causalcast.options.analytics.iv import REASON_ABOVE, european_iv
+from causalcast.options.analytics.iv import REASON_ABOVE, REASON_VEGA, european_iv
 from causalcast.options.black_scholes import _greeks
 from causalcast.options.fd import FDGrid, fd_price
 from causalcast.options.inputs import (
@@ -47,7 +47,20 @@ REASON_EXERCISE = "price at or below exercise value: no time value, no volatilit
 NETWORK = "network"
 SIGMA_TOL = 1e-9
 FD_IV_GRID = FDGrid(n_x=801, n_t=200)       # the polish step (one solve per maturity)
-FD_FALLBACK_GRID = FDGrid(n_x=401, n_t=150)  # the fallback's root search (many solves)
+# The fallback: Newton's search on a coarse grid, then the correction on an accurate one, each
+# option's grid sized to its own quote. Measured against a converged grid (4001 × 2000) on
+# deep in-the-money chain quotes, the accurate grid's price error is ≤ 2e-6·K.
+FD_SEARCH_GRID = FDGrid(n_x=201, n_t=80, min_half_width=0.0, fit_to_point=True)
+FD_FINAL_GRID = FDGrid(n_x=401, n_t=150, min_half_width=0.0, fit_to_point=True)
+FD_BUMP = 1e-2                     # relative σ step of the finite-difference vega
+FD_SIGMA_RANGE = (1e-3, 5.0)
+# Below vega·σ = 1e-3·K a 1 % change of σ moves the American price by less than 1e-5·K,
+# within a few times the finite-difference pricer's own error: σ is not determined (same rule
+# and wording as the European solver's, which uses float64 rounding instead of a grid's error).
+AMERICAN_MIN_VEGA_SIGMA = 1e-3
+# The network's price error (measured up to ~1e-4·K, the most for short in-the-money puts):
+# a quote with less time value than that cannot be inverted on the network.
+NETWORK_PRICE_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class AmericanIVResult:
     reason: np.ndarray        # '' when solved
     method: np.ndarray        # 'network' or 'fd (...why...)'
     fd_residual: np.ndarray | None = None   # FD price at the network σ minus the quote
+    vega: np.ndarray | None = None   # American ∂price/∂σ at the answer (network or FD), NaN
+    #                                  where refused
 
     @property
     def ok(self) -> np.ndarray:
@@ -75,9 +90,9 @@ def _network_price(models: Any, x: OptionInputs, calls: np.ndarray,
 
 
 def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.ndarray,
-                   start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(σ, inside) by bracketed Newton on [σ_lo, σ_hi]; inside=False when the root is outside
-    the trained σ range."""
+                   start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(σ, inside, vega) by bracketed Newton on [σ_lo, σ_hi]; inside=False when the root is
+    outside the trained σ range; vega is the network's at the last Newton iterate."""
     lo_s, hi_s = TRAINED_DOMAIN.sigma
     n = price.size
     p_lo, _ = _network_price(models, x, calls, np.full(n, lo_s))
@@ -85,6 +100,7 @@ def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.nd
     inside = (p_lo <= price) & (price <= p_hi)
     sigma = np.clip(np.where(np.isfinite(start), start, 0.3), lo_s, hi_s)
     lo, hi = np.full(n, lo_s), np.full(n, hi_s)
+    vega_out = np.full(n, np.nan)
     active = np.flatnonzero(inside)
     for _ in range(40):
         if active.size == 0:
@@ -92,6 +108,7 @@ def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.nd
         xa = x.take(active)
         val, vega = _network_price(models, xa, calls[active], sigma[active])
         f = val - price[active]
+        vega_out[active] = vega
         lo[active] = np.where(f < 0, sigma[active], lo[active])
         hi[active] = np.where(f > 0, sigma[active], hi[active])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -101,72 +118,95 @@ def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.nd
         step = np.abs(new - sigma[active])
         sigma[active] = new
         active = active[~((step < SIGMA_TOL) | (f == 0))]
-    return sigma, inside
+    return sigma, inside, vega_out
 
 
-def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray,
-              grid: FDGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(σ, converged) by Illinois regula falsi in log σ with the FD pricer, safeguarded by
-    bisection, to 1e-7 in log σ (far below the PDE grid's own error).
+def _fd_values(x: OptionInputs, calls: np.ndarray, idx: np.ndarray, sigma: np.ndarray,
+               grid: FDGrid) -> tuple[np.ndarray, np.ndarray]:
+    """FD prices of quotes ``idx`` at σ and at σ(1 − FD_BUMP), in one compiled call whatever
+    their maturities.
 
-    The bracket starts tight: the European implied volatility σ_E of the American price is an
-    upper bound (the premium is ≥ 0) and σ_E/2 a usual lower one; an end that does not bracket
-    is widened to [1e-3, 5]. A tight bracket halves the number of PDE solves.
+    The backward difference is the price the last 1 % of σ bought: at a quote just above
+    exercise value the price is flat in σ below the root, and a forward difference would see
+    the curvature beyond it instead of the (missing) sensitivity at the quote.
+    """
+    both = np.concatenate([idx, idx])
+    sig = np.concatenate([sigma, sigma * (1.0 - FD_BUMP)])
+    value = x.strike[both] * fd_price(x.moneyness[both], x.tau[both], sig, x.rate[both],
+                                      x.div[both], calls[both], True, grid)
+    return value[:idx.size], value[idx.size:]
+
+
+def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray, payoff: np.ndarray,
+              min_vega_sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(σ, converged, vega) from causalcast's finite-difference American pricer.
+
+    Search: Newton in ln σ on a coarse grid (`FD_SEARCH_GRID`) for √(time value), safeguarded
+    by the bracket that each evaluation tightens inside `FD_SIGMA_RANGE` (bisection where a
+    step leaves it), starting at the European implied volatility of the American price (an
+    upper bound: the premium is ≥ 0). The square root matters near exercise value: there the
+    time value grows like (σ − σ_b)² above the σ_b at which the quote leaves the exercise
+    region, so Newton on the price would only halve the distance per step, while its square
+    root is nearly linear; away from it the root changes little. Slopes are backward
+    differences from the same batched call.
+
+    Correction: the coarse root is moved by one Newton step on the price on the accurate grid
+    (`FD_FINAL_GRID`), a second where that step was large: the coarse grid's price error is
+    smooth in σ, so this leaves the accurate grid's error. That grid's vega is returned for the
+    refusal rule; no step is taken where it is negligible (the quote will be refused).
     """
     n = price.size
-    span = float(np.max(np.abs(np.log(x.moneyness)))) + 0.5
-    grid = FDGrid(n_x=grid.n_x, n_t=grid.n_t, moneyness_span=max(span, grid.moneyness_span))
-
-    def f(log_sigma: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return x.strike[idx] * fd_price(x.moneyness[idx], x.tau[idx], np.exp(log_sigma),
-                                        x.rate[idx], x.div[idx], calls[idx], True,
-                                        grid) - price[idx]
-
-    all_idx = np.arange(n)
-    upper = european_iv(price, x.spot, x.strike, x.tau, x.rate, x.div, calls,
+    start = european_iv(price, x.spot, x.strike, x.tau, x.rate, x.div, calls,
                         min_vega_sigma=0.0).iv
-    known = np.isfinite(upper) & (upper > 2e-3) & (upper < 5.0)
-    a = np.log(np.where(known, 0.5 * upper, 1e-3))
-    b = np.log(np.where(known, upper, 5.0))
-    fab = f(np.concatenate([a, b]), np.concatenate([all_idx, all_idx]))
-    fa, fb = fab[:n], fab[n:]
-    widen = np.flatnonzero(fa > 0)
-    if widen.size:   # the root lies below σ_E/2: [1e-3, σ_E/2]
-        b[widen], fb[widen] = a[widen], fa[widen]
-        a[widen] = np.log(1e-3)
-        fa[widen] = f(a[widen], widen)
-    widen = np.flatnonzero(fb < 0)
-    if widen.size:   # the FD price sits below the quote at σ_E (discretisation): [σ_E, 5]
-        a[widen], fa[widen] = b[widen], fb[widen]
-        b[widen] = np.log(5.0)
-        fb[widen] = f(b[widen], widen)
-    ok = (fa <= 0) & (fb >= 0)
-    side = np.zeros(n, int)
-    bisect = np.zeros(n, bool)
-    c = 0.5 * (a + b)
-    active = np.flatnonzero(ok)
-    for _ in range(60):
+    lo, hi = np.full(n, np.log(FD_SIGMA_RANGE[0])), np.full(n, np.log(FD_SIGMA_RANGE[1]))
+    u = np.clip(np.log(np.where(np.isfinite(start), start, 0.3)), lo, hi)
+    root_tv = np.sqrt(price - payoff)
+    flat = np.zeros(n, bool)
+    active = np.arange(n)
+    for _ in range(30):
         if active.size == 0:
             break
-        aa, bb, fa_, fb_ = a[active], b[active], fa[active], fb[active]
-        cc = np.where((fb_ != fa_) & ~bisect[active], bb - fb_ * (bb - aa) / (fb_ - fa_),
-                      0.5 * (aa + bb))
-        fc = f(cc, active)
-        left = fc < 0
-        a[active] = np.where(left, cc, aa)
-        fa[active] = np.where(left, fc, np.where(side[active] == 1, 0.5 * fa_, fa_))
-        b[active] = np.where(left, bb, cc)
-        fb[active] = np.where(left, np.where(side[active] == -1, 0.5 * fb_, fb_), fc)
-        side[active] = np.where(left, -1, 1)
-        # Where the price is flat in σ (deep in the money, near exercise value) the secant
-        # stalls at one end: a step that did not halve the bracket makes the next a bisection.
-        width = b[active] - a[active]
-        bisect[active] = width > 0.5 * (bb - aa)
-        moved = np.abs(cc - c[active])
-        c[active] = cc
-        active = active[~((np.abs(fc) < 1e-9 * x.strike[active]) | (moved < 1e-9)
-                          | (width < 1e-7))]
-    return np.exp(c), ok
+        v, v_back = _fd_values(x, calls, active, np.exp(u[active]), FD_SEARCH_GRID)
+        pay = payoff[active]
+        g = np.sqrt(np.maximum(v - pay, 0.0)) - root_tv[active]
+        slope = (g + root_tv[active] - np.sqrt(np.maximum(v_back - pay, 0.0))) / -np.log1p(
+            -FD_BUMP)
+        f = v - price[active]
+        # Above the root with a vega under half the refusal threshold: below it the price is
+        # flatter still (convex in σ near exercise value), so the quote will be refused; stop
+        # searching (the margin leaves borderline quotes to the accurate grid's vega).
+        back_vega_sigma = (v - v_back) / FD_BUMP
+        flat[active] = (f > 0) & (back_vega_sigma <= 0.5 * min_vega_sigma * x.strike[active])
+        lo[active] = np.where(f < 0, u[active], lo[active])
+        hi[active] = np.where(f > 0, u[active], hi[active])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = u[active] - g / slope
+        bad = ~((new > lo[active]) & (new < hi[active]))
+        new = np.where(bad, 0.5 * (lo[active] + hi[active]), new)
+        step = np.abs(new - u[active])
+        u[active] = new
+        # No stop on |f| alone: a quote with time value below a tolerance would "converge"
+        # anywhere in the exercise region. 1e-4 in ln σ is well inside the accurate grid's
+        # Newton basin (the grids' roots differ by ~1e-3).
+        active = active[~((step < 1e-4) | (f == 0) | flat[active])]
+    # A root inside the range leaves the iterate strictly between its ends.
+    ok = (u > np.log(FD_SIGMA_RANGE[0]) + 1e-6) & (u < np.log(FD_SIGMA_RANGE[1]) - 1e-6)
+    vega = np.where(flat, 0.0, np.nan)
+    sigma = np.exp(u)
+    todo = np.flatnonzero(ok & ~flat)
+    for _ in range(3):
+        if todo.size == 0:
+            break
+        v, v_back = _fd_values(x, calls, todo, sigma[todo], FD_FINAL_GRID)
+        vg = (v - v_back) / (sigma[todo] * FD_BUMP)
+        vega[todo] = vg
+        usable = vg * sigma[todo] > min_vega_sigma * x.strike[todo]
+        todo, f, vg = todo[usable], (v - price[todo])[usable], vg[usable]
+        new = np.clip(sigma[todo] - f / vg, 0.5 * sigma[todo], 2.0 * sigma[todo])
+        moved = np.abs(new - sigma[todo])
+        sigma[todo] = new
+        todo = todo[moved > 1e-3 * new]
+    return sigma, ok, vega
 
 
 def _outside_reason(x: OptionInputs) -> np.ndarray:
@@ -180,8 +220,17 @@ def _outside_reason(x: OptionInputs) -> np.ndarray:
 
 def american_iv(price: Any, spot: Any, strike: Any, tau: Any, rate: Any = 0.0, div: Any = 0.0,
                 kind: Any = "call", models: Any = None, polish: bool = False,
-                fd_grid: FDGrid = FD_IV_GRID) -> AmericanIVResult:
-    """Implied volatility of American prices, per quote with its method and any refusal."""
+                fd_grid: FDGrid = FD_IV_GRID,
+                min_vega_sigma: float = AMERICAN_MIN_VEGA_SIGMA) -> AmericanIVResult:
+    """Implied volatility of American prices, per quote with its method and any refusal.
+
+    Refused, each with its reason: a price at or below exercise value, at or above the upper
+    bound, no volatility in [0.001, 5] reproducing it, or American vega·σ ≤
+    ``min_vega_sigma``·K at the solution (the European solver's rule and wording): there the
+    price, known to the pricer's accuracy, does not determine σ. Quotes with less time value
+    than the network's accuracy (``NETWORK_PRICE_TOL``·K) go to the finite-difference pricer,
+    which resolves their vega.
+    """
     x0 = as_inputs(spot, strike, tau, 0.3, rate, div)
     shape = x0.shape
     x = OptionInputs(*(a.ravel() for a in (x0.spot, x0.strike, x0.tau, x0.sigma, x0.rate,
@@ -195,7 +244,10 @@ def american_iv(price: Any, spot: Any, strike: Any, tau: Any, rate: Any = 0.0, d
     reason[p <= payoff] = REASON_EXERCISE
     reason[(reason == "") & (p >= np.where(calls, x.spot, x.strike))] = REASON_ABOVE
     method = _outside_reason(x)
+    thin = (reason == "") & (method == "") & (p - payoff <= NETWORK_PRICE_TOL * x.strike)
+    method[thin] = f"fd (time value below the network's accuracy, {NETWORK_PRICE_TOL:g}·K)"
     iv = np.full(p.size, np.nan)
+    vega = np.full(p.size, np.nan)
     net = np.flatnonzero((reason == "") & (method == ""))
     if net.size:
         from causalcast.options.pricer import load_models
@@ -204,17 +256,24 @@ def american_iv(price: Any, spot: Any, strike: Any, tau: Any, rate: Any = 0.0, d
         xn = x.take(net)
         start = european_iv(p[net], xn.spot, xn.strike, xn.tau, xn.rate, xn.div,
                             calls[net], min_vega_sigma=0.0).iv
-        sig, inside = _network_solve(models, xn, calls[net], p[net], start)
+        sig, inside, net_vega = _network_solve(models, xn, calls[net], p[net], start)
         iv[net[inside]] = sig[inside]
+        vega[net[inside]] = net_vega[inside]
         method[net[inside]] = NETWORK
         lo, hi = TRAINED_DOMAIN.sigma
         method[net[~inside]] = f"fd (implied σ outside the trained range [{lo:g}, {hi:g}])"
     fd = np.flatnonzero((reason == "") & (method != NETWORK))
     if fd.size:
-        sig, ok = _fd_solve(x.take(fd), calls[fd], p[fd], FD_FALLBACK_GRID)
+        sig, ok, fd_vega = _fd_solve(x.take(fd), calls[fd], p[fd], payoff[fd],
+                                      min_vega_sigma)
         iv[fd[ok]] = sig[ok]
-        reason[fd[~ok]] = "no volatility in [0.001, 5] reproduces the price (fd)"
+        vega[fd[ok]] = fd_vega[ok]
+        lo, hi = FD_SIGMA_RANGE
+        reason[fd[~ok]] = f"no volatility in [{lo:g}, {hi:g}] reproduces the price (fd)"
+    negligible = (reason == "") & ~(vega * iv > min_vega_sigma * x.strike)
+    reason[negligible] = REASON_VEGA.format(min_vega_sigma)
     iv[reason != ""] = np.nan
+    vega[reason != ""] = np.nan
     method[reason != ""] = ""
     residual = None
     idx = np.flatnonzero((reason == "") & (method == NETWORK))
@@ -222,13 +281,13 @@ def american_iv(price: Any, spot: Any, strike: Any, tau: Any, rate: Any = 0.0, d
         residual = np.full(p.size, np.nan)
         xi = x.take(idx)
         sig_net = iv[idx]
-        _, vega = _network_price(models, xi, calls[idx], sig_net)
+        _, net_vega = _network_price(models, xi, calls[idx], sig_net)
         residual[idx] = xi.strike * fd_price(xi.moneyness, xi.tau, sig_net, xi.rate, xi.div,
                                              calls[idx], True, fd_grid) - p[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(vega > 0, residual[idx] / vega, 0.0)
+            step = np.where(net_vega > 0, residual[idx] / net_vega, 0.0)
         iv[idx] = np.clip(sig_net - step, 0.5 * sig_net, 2.0 * sig_net)
         residual = residual.reshape(shape)
     return AmericanIVResult(iv.reshape(shape), reason.reshape(shape), method.reshape(shape),
-                            residual)
+                            residual, vega.reshape(shape))
 
