@@ -50,8 +50,8 @@ FD_IV_GRID = FDGrid(n_x=801, n_t=200)       # the polish step (one solve per mat
 # The fallback: Newton's search on a coarse grid, then the correction on an accurate one, each
 # option's grid sized to its own quote. Measured against a converged grid (4001 × 2000) on
 # deep in-the-money chain quotes, the accurate grid's price error is ≤ 2e-6·K.
-FD_SEARCH_GRID = FDGrid(n_x=201, n_t=80, min_half_width=0.0, fit_to_point=True)
-FD_FINAL_GRID = FDGrid(n_x=401, n_t=150, min_half_width=0.0, fit_to_point=True)
+FD_SEARCH_GRID = FDGrid(n_x=201, n_t=50, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
+FD_FINAL_GRID = FDGrid(n_x=601, n_t=80, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
 FD_BUMP = 1e-2                     # relative σ step of the finite-difference vega
 FD_SIGMA_RANGE = (1e-3, 5.0)
 # Below vega·σ = 1e-3·K a 1 % change of σ moves the American price by less than 1e-5·K,
@@ -121,39 +121,34 @@ def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.nd
     return sigma, inside, vega_out
 
 
-def _fd_values(x: OptionInputs, calls: np.ndarray, idx: np.ndarray, sigma: np.ndarray,
-               grid: FDGrid) -> tuple[np.ndarray, np.ndarray]:
-    """FD prices of quotes ``idx`` at σ and at σ(1 − FD_BUMP), in one compiled call whatever
-    their maturities.
-
-    The backward difference is the price the last 1 % of σ bought: at a quote just above
-    exercise value the price is flat in σ below the root, and a forward difference would see
-    the curvature beyond it instead of the (missing) sensitivity at the quote.
-    """
-    both = np.concatenate([idx, idx])
-    sig = np.concatenate([sigma, sigma * (1.0 - FD_BUMP)])
-    value = x.strike[both] * fd_price(x.moneyness[both], x.tau[both], sig, x.rate[both],
-                                      x.div[both], calls[both], True, grid)
-    return value[:idx.size], value[idx.size:]
+def _fd_at(x: OptionInputs, calls: np.ndarray, idx: np.ndarray, sigma: np.ndarray,
+           grid: FDGrid) -> np.ndarray:
+    """FD American prices of quotes ``idx`` (repeats allowed) at ``sigma``: one compiled call,
+    whatever their maturities."""
+    return x.strike[idx] * fd_price(x.moneyness[idx], x.tau[idx], sigma, x.rate[idx],
+                                    x.div[idx], calls[idx], True, grid)
 
 
 def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray, payoff: np.ndarray,
               min_vega_sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(σ, converged, vega) from causalcast's finite-difference American pricer.
 
-    Search: Newton in ln σ on a coarse grid (`FD_SEARCH_GRID`) for √(time value), safeguarded
-    by the bracket that each evaluation tightens inside `FD_SIGMA_RANGE` (bisection where a
-    step leaves it), starting at the European implied volatility of the American price (an
+    Search, on a coarse grid (`FD_SEARCH_GRID`): the root in ln σ of √(time value) − √(the
+    quote's time value), from the European implied volatility of the American price (an
     upper bound: the premium is ≥ 0). The square root matters near exercise value: there the
     time value grows like (σ − σ_b)² above the σ_b at which the quote leaves the exercise
-    region, so Newton on the price would only halve the distance per step, while its square
-    root is nearly linear; away from it the root changes little. Slopes are backward
-    differences from the same batched call.
+    region, so a root search on the price would only halve the distance per step, while its
+    square root is nearly linear; elsewhere it changes little. Slopes are backward differences
+    (σ and σ(1 − FD_BUMP) in the same call); steps are safeguarded by the bracket every
+    evaluation tightens inside `FD_SIGMA_RANGE` (bisection where one leaves it).
 
-    Correction: the coarse root is moved by one Newton step on the price on the accurate grid
-    (`FD_FINAL_GRID`), a second where that step was large: the coarse grid's price error is
-    smooth in σ, so this leaves the accurate grid's error. That grid's vega is returned for the
-    refusal rule; no step is taken where it is negligible (the quote will be refused).
+    Correction, on the accurate grid (`FD_FINAL_GRID`): secant steps on the price from the
+    coarse root (the first with the backward-difference vega). The coarse grid's price error
+    is smooth in σ, so a few steps leave only the accurate grid's error. The backward vega
+    there is returned for the refusal rule, and a quote whose vega is negligible is not
+    corrected (it will be refused); nor searched further once the price above the root is
+    already that flat (it is flatter still below, being convex in σ near exercise value).
+    Every step prices all unconverged quotes in one compiled call.
     """
     n = price.size
     start = european_iv(price, x.spot, x.strike, x.tau, x.rate, x.div, calls,
@@ -162,21 +157,21 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray, payoff: np.
     u = np.clip(np.log(np.where(np.isfinite(start), start, 0.3)), lo, hi)
     root_tv = np.sqrt(price - payoff)
     flat = np.zeros(n, bool)
+    flat_level = 0.5 * min_vega_sigma * x.strike   # margin: borderline goes to the fine grid
     active = np.arange(n)
-    for _ in range(30):
+    for _ in range(40):
         if active.size == 0:
             break
-        v, v_back = _fd_values(x, calls, active, np.exp(u[active]), FD_SEARCH_GRID)
+        sig = np.exp(u[active])
+        vals = _fd_at(x, calls, np.concatenate([active, active]),
+                      np.concatenate([sig, sig * (1.0 - FD_BUMP)]), FD_SEARCH_GRID)
+        v, v_back = vals[:active.size], vals[active.size:]
         pay = payoff[active]
         g = np.sqrt(np.maximum(v - pay, 0.0)) - root_tv[active]
-        slope = (g + root_tv[active] - np.sqrt(np.maximum(v_back - pay, 0.0))) / -np.log1p(
-            -FD_BUMP)
+        g_back = np.sqrt(np.maximum(v_back - pay, 0.0)) - root_tv[active]
+        slope = (g - g_back) / -np.log1p(-FD_BUMP)
         f = v - price[active]
-        # Above the root with a vega under half the refusal threshold: below it the price is
-        # flatter still (convex in σ near exercise value), so the quote will be refused; stop
-        # searching (the margin leaves borderline quotes to the accurate grid's vega).
-        back_vega_sigma = (v - v_back) / FD_BUMP
-        flat[active] = (f > 0) & (back_vega_sigma <= 0.5 * min_vega_sigma * x.strike[active])
+        flat[active] = (f > 0) & ((v - v_back) / FD_BUMP <= flat_level[active])
         lo[active] = np.where(f < 0, u[active], lo[active])
         hi[active] = np.where(f > 0, u[active], hi[active])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -187,25 +182,37 @@ def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray, payoff: np.
         u[active] = new
         # No stop on |f| alone: a quote with time value below a tolerance would "converge"
         # anywhere in the exercise region. 1e-4 in ln σ is well inside the accurate grid's
-        # Newton basin (the grids' roots differ by ~1e-3).
+        # basin (the two grids' roots differ by ~1e-3).
         active = active[~((step < 1e-4) | (f == 0) | flat[active])]
     # A root inside the range leaves the iterate strictly between its ends.
     ok = (u > np.log(FD_SIGMA_RANGE[0]) + 1e-6) & (u < np.log(FD_SIGMA_RANGE[1]) - 1e-6)
     vega = np.where(flat, 0.0, np.nan)
     sigma = np.exp(u)
     todo = np.flatnonzero(ok & ~flat)
-    for _ in range(3):
+    if todo.size:
+        vals = _fd_at(x, calls, np.concatenate([todo, todo]),
+                      np.concatenate([sigma[todo], sigma[todo] * (1.0 - FD_BUMP)]),
+                      FD_FINAL_GRID)
+        f = vals[:todo.size] - price[todo]
+        vega[todo] = (vals[:todo.size] - vals[todo.size:]) / (sigma[todo] * FD_BUMP)
+        usable = vega[todo] * sigma[todo] > min_vega_sigma * x.strike[todo]
+        todo, f = todo[usable], f[usable]
+        slope = vega[todo]
+    for _ in range(8):
         if todo.size == 0:
             break
-        v, v_back = _fd_values(x, calls, todo, sigma[todo], FD_FINAL_GRID)
-        vg = (v - v_back) / (sigma[todo] * FD_BUMP)
-        vega[todo] = vg
-        usable = vg * sigma[todo] > min_vega_sigma * x.strike[todo]
-        todo, f, vg = todo[usable], (v - price[todo])[usable], vg[usable]
-        new = np.clip(sigma[todo] - f / vg, 0.5 * sigma[todo], 2.0 * sigma[todo])
+        new = np.clip(sigma[todo] - f / slope, 0.5 * sigma[todo], 2.0 * sigma[todo])
         moved = np.abs(new - sigma[todo])
+        keep = moved > 1e-5 * new
+        f_old, s_old = f[keep], sigma[todo][keep]
         sigma[todo] = new
-        todo = todo[moved > 1e-3 * new]
+        todo, new = todo[keep], new[keep]
+        if todo.size == 0:
+            break
+        f = _fd_at(x, calls, todo, new, FD_FINAL_GRID) - price[todo]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            secant = (f - f_old) / (new - s_old)
+        slope = np.where(secant > 0, secant, vega[todo])
     return sigma, ok, vega
 
 
