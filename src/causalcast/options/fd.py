@@ -39,8 +39,8 @@ class FDGrid:
     min_half_width: float = 1.2
     # Size each option's grid to its own point (half-width |ln m| + n_vol total volatilities,
     # at least min_half_width) instead of the shared moneyness_span: for single prices
-    # (`fd_price`) this puts the grid's points where that option's price is decided, about 2x
-    # finer for short maturities and near-the-money quotes at the same cost.
+    # (`fd_price`) the points then sit where that option's price is decided (a short-dated
+    # option's grid no longer spans the shared range, and far-from-the-money ones fit).
     fit_to_point: bool = False
 
 

@@ -10,8 +10,12 @@ with its σ-derivative (closed-form vega + autograd ∂premium/∂σ), bracketed
 bound, since the premium is ≥ 0).
 
 Outside the trained domain (moneyness, maturity, rate, dividend yield, or a solution σ outside
-the trained σ range) each quote falls back to causalcast's own finite-difference American
-pricer (`options.fd`) with Illinois regula falsi in log σ, and its ``method`` says so and why.
+the trained σ range), and where the quote's time value is below the network's own price error
+(`NETWORK_PRICE_TOL`), each quote falls back to causalcast's own finite-difference American
+pricer (`options.fd`, see `_fd_solve`), and its ``method`` says so and why. Quotes whose
+American vega is negligible at the answer are refused with the European solver's reason
+(`AMERICAN_MIN_VEGA_SIGMA`): deep in the money, a price a hair above exercise value is
+reproduced by every σ up to the one where the quote leaves the exercise region.
 The network's price error (up to ~2e-4·K, more for deep in-the-money puts with large premia)
 would leave σ errors of 1e-3 there, so with ``polish=True`` every network answer gets
 one Newton step on causalcast's finite-difference price, which is the independent check: its
@@ -21,7 +25,7 @@ The cost is one compiled PDE solve (801 × 200 grid) per quote, milliseconds eac
 the network's cost per quote (`benchmarks/options_analytics.py`), so it is off by default: the
 default answer is the network's, fast, with σ errors of order 1e-4 (median) near the money.
 The whole chain is one batched Newton (premium and vega from `options.premium_jet`), and the
-fallback's regula falsi prices all its quotes in one compiled call per iteration.
+fallback prices all its unconverged quotes in one compiled call per iteration.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ REASON_EXERCISE = "price at or below exercise value: no time value, no volatilit
 NETWORK = "network"
 SIGMA_TOL = 1e-9
 FD_IV_GRID = FDGrid(n_x=801, n_t=200)       # the polish step (one solve per maturity)
-# The fallback: Newton's search on a coarse grid, then the correction on an accurate one, each
-# option's grid sized to its own quote. Measured against a converged grid (4001 × 2000) on
-# deep in-the-money chain quotes, the accurate grid's price error is ≤ 2e-6·K.
+# The fallback: a search on a coarse grid, then the correction on an accurate one, each
+# option's grid sized to its own quote. Against a converged grid (4001 × 2000) on 40 random
+# quotes (τ 1 week–4 years, σ 0.05–1.6, ±2 standard deviations) the accurate grid's price
+# error in σ units is 8e-6 median, 4e-5 at the 90th percentile, 4e-4 at worst (σ > 1.2 and
+# S/K < 0.2); near the exercise boundary of deep in-the-money puts up to 3e-4.
 FD_SEARCH_GRID = FDGrid(n_x=201, n_t=50, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
 FD_FINAL_GRID = FDGrid(n_x=601, n_t=80, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
 FD_BUMP = 1e-2                     # relative σ step of the finite-difference vega
