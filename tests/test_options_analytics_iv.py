@@ -154,7 +154,8 @@ def test_american_fallback_round_trip_property(tau: float, sigma: float, z: floa
     res = american_iv(price, 100, strike, tau, rate, div, "call" if call else "put")
     if res.ok.item():
         assert res.method.item().startswith("fd (outside the trained domain:")
-        bound = max(1e-4, 5e-6 * strike / res.vega.item())
+        # the accurate grid's price error: ~1e-6·K near the money, up to ~1e-5·K far from it
+        bound = max(1e-4, 2e-5 * strike / res.vega.item())
         assert abs(res.iv.item() - sigma) < bound
     else:
         assert res.reason.item() in (REASON_VEGA.format(AMERICAN_MIN_VEGA_SIGMA),

@@ -37,10 +37,10 @@ class FDGrid:
     moneyness_span: float = float(np.log(2.2))  # |ln S/K| that must lie well inside the grid
     n_vol: float = 6.0                           # total volatilities beyond it
     min_half_width: float = 1.2
-    # Size each option's grid to its own point (half-width |ln m| + n_vol total volatilities,
-    # at least min_half_width) instead of the shared moneyness_span: for single prices
-    # (`fd_price`) the points then sit where that option's price is decided (a short-dated
-    # option's grid no longer spans the shared range, and far-from-the-money ones fit).
+    # Size each option's grid to its own point (half-width |ln m| + |r − q|·τ + n_vol total
+    # volatilities, at least min_half_width) instead of the shared moneyness_span: for single
+    # prices (`fd_price`) the points then sit where that option's price is decided (a
+    # short-dated option's grid no longer spans the shared range, far ones fit).
     fit_to_point: bool = False
 
 
@@ -217,7 +217,8 @@ def fd_price(moneyness: np.ndarray, tau: np.ndarray, sigma: np.ndarray, rate: np
     m_put = np.where(c, 1.0 / m, m)
     r_put, q_put = np.where(c, q, r), np.where(c, r, q)
     grid = grid or FDGrid()
-    span = np.abs(np.log(m_put)) if grid.fit_to_point else None
+    # fitted: the point must lie inside, plus the drift's shift of the distribution over τ
+    span = np.abs(np.log(m_put)) + np.abs(r_put - q_put) * t if grid.fit_to_point else None
     surf = solve_put_surface(s, r_put, q_put, tau_max=t, save_every=grid.n_t, grid=grid,
                              european=not american, span=span)
     am, eu = surf.interpolate(np.arange(m.size), np.full(m.size, -1), np.log(m_put))

@@ -54,8 +54,8 @@ FD_IV_GRID = FDGrid(n_x=801, n_t=200)       # the polish step (one solve per mat
 # The fallback: a search on a coarse grid, then the correction on an accurate one, each
 # option's grid sized to its own quote. Against a converged grid (4001 × 2000) on 40 random
 # quotes (τ 1 week–4 years, σ 0.05–1.6, ±2 standard deviations) the accurate grid's price
-# error in σ units is 8e-6 median, 4e-5 at the 90th percentile, 4e-4 at worst (σ > 1.2 and
-# S/K < 0.2); near the exercise boundary of deep in-the-money puts up to 3e-4.
+# error in σ units is 5e-6 median, 8e-5 at the 90th percentile, 4e-4 at worst (σ > 1.2 and
+# S/K < 0.2); near the exercise boundary of deep in-the-money puts up to 2e-4.
 FD_SEARCH_GRID = FDGrid(n_x=201, n_t=50, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
 FD_FINAL_GRID = FDGrid(n_x=601, n_t=80, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
 FD_BUMP = 1e-2                     # relative σ step of the finite-difference vega
