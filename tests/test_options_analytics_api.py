@@ -149,3 +149,37 @@ def test_polish_through_cli_and_http(client, tmp_path) -> None:
     assert all(r["fd_residual"] is not None for r in rows)
     res = runner.invoke(app, ["options", "iv", "--quotes", str(path), "--polish"])
     assert res.exit_code == 2 and "--polish" in res.output
+
+
+def test_american_quote_without_time_value_is_refused_with_the_reason(client, tmp_path) -> None:
+    """A deep in-the-money put priced a hair above exercise value: the CLI and HTTP answer
+    null with the reason (negligible vega), beside a normal quote that is answered."""
+    import pandas as pd
+
+    from causalcast.options.analytics.american_iv import AMERICAN_MIN_VEGA_SIGMA
+    from causalcast.options.analytics.iv import REASON_VEGA
+
+    want = REASON_VEGA.format(AMERICAN_MIN_VEGA_SIGMA)
+    normal = _american_quotes()
+    quotes = {k: [v[0], v[0]] for k, v in normal.items()}   # the 95 put, twice
+    quotes["price"][1], quotes["strike"][1], quotes["tau"][1] = 70.000001, 170.0, 1.5
+    r = client.post("/v1/options/implied-vol", json={"quotes": quotes, "style": "american"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["implied_volatility"][0] == pytest.approx(0.25, abs=2e-3)
+    assert body["reason"][0] is None
+    assert body["implied_volatility"][1] is None and body["reason"][1] == want
+    path = tmp_path / "quotes.csv"
+    pd.DataFrame(quotes).rename(columns={"kind": "type"}).to_csv(path, index=False)
+    res = runner.invoke(app, ["options", "iv", "--quotes", str(path), "--style", "american",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["quotes"]
+    assert rows[0]["implied_volatility"] == pytest.approx(body["implied_volatility"][0])
+    assert rows[1]["implied_volatility"] is None and rows[1]["reason"] == want
+    # one quote on the command line: refused as a one-line error naming the reason
+    res = runner.invoke(app, ["options", "iv", "--price", "70.000001", "--spot", "100",
+                              "--strike", "170", "--tau", "1.5", "--rate", "0.04", "--div",
+                              "0.01", "--kind", "put", "--style", "american"])
+    assert res.exit_code == 2 and "vega negligible" in res.output
+    assert "Traceback" not in res.output

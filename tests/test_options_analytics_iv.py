@@ -8,8 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causalcast.options.analytics.american_iv import NETWORK, american_iv
-from causalcast.options.analytics.iv import REASON_ABOVE, REASON_BELOW, european_iv
+from causalcast.options.analytics.american_iv import (
+    AMERICAN_MIN_VEGA_SIGMA,
+    NETWORK,
+    american_iv,
+)
+from causalcast.options.analytics.iv import REASON_ABOVE, REASON_BELOW, REASON_VEGA, european_iv
 from causalcast.options.black_scholes import bsm_greeks, bsm_price
 
 EPS = np.finfo(float).eps
@@ -93,3 +97,66 @@ def test_american_outside_the_trained_domain_falls_back_to_fd_and_says_so() -> N
     res = american_iv(price, 100, 100, 3.0, 0.03, 0.0, "put")
     assert res.method.item().startswith("fd (outside the trained domain: tau")
     assert abs(res.iv.item() - 0.3) < 2e-3
+
+
+def test_american_deep_itm_quote_without_time_value_is_refused_with_the_reason() -> None:
+    """A put 1.5 standard deviations in the money priced a hair above exercise value (as a
+    finite-difference reference prices it at σ = 0.27, inside its exercise region): every σ up
+    to the one where the quote leaves that region reproduces it, so it is refused in the
+    European solver's words, not answered with a σ; the same strike with real time value is
+    answered."""
+    from causalcast.options.quantlib_ref import quantlib_price
+
+    spot, strike, tau, rate, div = 100.0, 170.0, 1.5, 0.04, 0.015
+    flat = np.array([strike - spot + 1e-6, strike - spot + 1e-8])
+    alive = quantlib_price(spot, strike, tau, 0.5, rate, div, "put", "american", "fd", 400)
+    res = american_iv(np.append(flat, alive), spot, np.full(3, strike), tau, rate, div, "put")
+    want = REASON_VEGA.format(AMERICAN_MIN_VEGA_SIGMA)
+    assert list(res.reason[:2]) == [want, want]
+    assert np.isnan(res.iv[:2]).all() and np.isnan(res.vega[:2]).all()
+    assert (res.method[:2] == "").all()
+    assert res.ok[2] and abs(res.iv[2] - 0.5) < 1e-3
+    assert res.vega[2] * res.iv[2] > AMERICAN_MIN_VEGA_SIGMA * strike
+
+
+@pytest.mark.slow
+def test_american_fallback_quotes_recover_sigma_to_1e_4_against_quantlib() -> None:
+    """Quotes the network cannot answer (maturity, moneyness or σ outside the trained box)
+    go to the finite-difference fallback, which recovers σ to 1e-4 from QuantLib's prices."""
+    from causalcast.options.quantlib_ref import quantlib_price, quantlib_tau
+
+    tau = quantlib_tau(np.array([3.0, 3.0, 0.5, 1.0, 0.3]))
+    strike = np.array([100.0, 90.0, 100.0, 45.0, 100.0])
+    sigma = np.array([0.3, 0.25, 1.4, 0.4, 0.03])
+    rate, div = np.array([0.03, 0.02, 0.05, 0.04, 0.04]), np.array([0.0, 0.04, 0.0, 0.0, 0.0])
+    kind = np.array(["put", "call", "put", "put", "call"])
+    price = quantlib_price(100, strike, tau, sigma, rate, div, kind, "american", "fd", 800)
+    res = american_iv(price, 100, strike, tau, rate, div, kind)
+    assert res.ok.all() and all(m.startswith("fd (") for m in res.method)
+    assert np.max(np.abs(res.iv - sigma)) < 1e-4
+
+
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None)
+@given(st.floats(2.1, 4.0), st.floats(0.1, 0.8), st.floats(-1.5, 1.5), st.booleans(),
+       st.floats(0.0, 0.08), st.floats(0.0, 0.05))
+def test_american_fallback_round_trip_property(tau: float, sigma: float, z: float, call: bool,
+                                               rate: float, div: float) -> None:
+    """Beyond the trained maturities, prices from a converged finite-difference grid are
+    either inverted to within the accurate grid's price error over vega (and 1e-4), or refused
+    for negligible vega or no time value — never answered wrongly."""
+    from causalcast.options.analytics.american_iv import REASON_EXERCISE
+    from causalcast.options.fd import FDGrid, fd_price
+
+    strike = 100 * np.exp(z * sigma * np.sqrt(tau))
+    price = strike * fd_price(100 / strike, tau, sigma, rate, div, call, True,
+                              FDGrid(n_x=2001, n_t=800)).item()
+    res = american_iv(price, 100, strike, tau, rate, div, "call" if call else "put")
+    if res.ok.item():
+        assert res.method.item().startswith("fd (outside the trained domain:")
+        # the accurate grid's price error: ~1e-6·K near the money, up to ~1e-5·K far from it
+        bound = max(1e-4, 2e-5 * strike / res.vega.item())
+        assert abs(res.iv.item() - sigma) < bound
+    else:
+        assert res.reason.item() in (REASON_VEGA.format(AMERICAN_MIN_VEGA_SIGMA),
+                                     REASON_EXERCISE)

@@ -4,6 +4,9 @@ set's answer is the one it gets alone, and skipping the European surface changes
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from causalcast.options.fd import FDGrid, fd_price, solve_put_surface
 
@@ -31,3 +34,35 @@ def test_one_batch_of_mixed_maturities_equals_separate_solves() -> None:
     am = fd_price(m, tau, sigma, rate, div, calls, True, grid)
     eu = fd_price(m, tau, sigma, rate, div, calls, False, grid)
     assert (am >= eu - 1e-12).all() and (eu >= 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.5, 2.0), st.floats(0.01, 3.0), st.floats(0.05, 1.5), st.floats(0.0, 0.1),
+       st.floats(0.0, 0.06), st.booleans(), st.booleans())
+def test_american_price_is_never_below_exercise_value(m: float, tau: float, sigma: float,
+                                                      rate: float, div: float, call: bool,
+                                                      fitted: bool) -> None:
+    """Between grid points the time value is interpolated and the exact payoff added, so an
+    American price never dips below exercise value (interpolating the concave payoff itself
+    did, by up to eˣ·dx²/8), on the shared grid (S/K inside its span) and on one fitted to the
+    point."""
+    grid = FDGrid(n_x=121, n_t=30, min_half_width=0.0 if fitted else 1.2, fit_to_point=fitted)
+    price = fd_price(m, tau, sigma, rate, div, call, True, grid).item()
+    assert price >= max(m - 1.0 if call else 1.0 - m, 0.0) - 1e-15   # exp(ln m) rounding
+
+
+@pytest.mark.slow
+def test_the_iv_fallback_grids_against_a_converged_grid() -> None:
+    """The American IV fallback's accurate grid (fitted to each quote) prices moderate
+    options to 1e-5 of the strike; its coarse search grid to 1e-3 (it only has to land in
+    the accurate grid's Newton basin)."""
+    from causalcast.options.analytics.american_iv import FD_FINAL_GRID, FD_SEARCH_GRID
+
+    rng = np.random.default_rng(4)
+    n = 12
+    m, tau = np.exp(rng.uniform(-0.4, 0.4, n)), rng.uniform(0.05, 3.0, n)
+    sigma, rate, div = rng.uniform(0.1, 0.6, n), rng.uniform(0, 0.08, n), rng.uniform(0, .04, n)
+    calls = np.arange(n) % 2 == 0
+    fine = fd_price(m, tau, sigma, rate, div, calls, True, FDGrid(n_x=4001, n_t=1000))
+    for grid, tol in ((FD_FINAL_GRID, 1e-5), (FD_SEARCH_GRID, 1e-3)):
+        assert np.max(np.abs(fd_price(m, tau, sigma, rate, div, calls, True, grid) - fine)) < tol
