@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from causalcast.registry.records import NewPrediction
+from causalcast.registry.prediction_rows import AnswerRows, ServedForecast
+from causalcast.registry.records import NewPrediction, RegistryError
 from causalcast.registry.urls import as_home
 
 log = logging.getLogger(__name__)
@@ -33,31 +34,49 @@ def utc_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def predictions_of_response(response: dict[str, Any], version_id: int,
-                            df: float | None, *, source: str,
-                            requested_at: str | None = None) -> list[NewPrediction]:
-    """The log rows (one per horizon) of one forecast answer as the service returns it."""
-    at = requested_at or utc_iso()
-    return [NewPrediction(
-        version_id=version_id, symbol=response["symbol"], as_of=response["as_of"],
-        horizon=int(row["horizon"]), last_close=float(response["last_close"]),
-        mean=float(row["mean_log_return"]), scale=float(row["scale_log_return"]), df=df,
-        forecast=row, requested_at=at, cached=bool(response.get("cached", False)),
-        source=source, monitor_status=str(response.get("monitor_status", "")))
-        for row in response["forecasts"]]
+class RowBuilder:
+    """Turns queued items into one batch of checked log rows (`AnswerRows`), in the writer
+    thread. A served answer's horizons are checked and encoded once per forecast object
+    (`ServedForecast`, memoised by identity): a cache hit hands the writer the very list it
+    saw before, so thousands of cached answers a second cost one tuple per row, not one
+    NewPrediction, check and JSON encoding per row. The memo holds the list itself, so an
+    identity cannot be reused while it is remembered; answers are never mutated after
+    `record_answer` (the writer reads them later either way)."""
 
+    MEMO = 1024   # distinct forecasts remembered (cleared when full: cheap, bounded memory)
 
-def _rows(items: list[Any]) -> list[NewPrediction]:
-    """Queued items as log rows: `NewPrediction` as given, answers expanded per horizon."""
-    out: list[NewPrediction] = []
-    for item in items:
-        if isinstance(item, NewPrediction):
-            out.append(item)
-        else:
-            response, version_id, df, source, at = item
-            out.extend(predictions_of_response(response, version_id, df, source=source,
-                                               requested_at=at))
-    return out
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, ServedForecast]] = {}
+
+    def served(self, forecasts: Any, where: str) -> ServedForecast:
+        entry = self._memo.get(id(forecasts))
+        if entry is None or entry[0] is not forecasts:
+            entry = (forecasts, ServedForecast(forecasts, where))
+            if len(self._memo) >= self.MEMO:
+                self._memo.clear()
+            self._memo[id(forecasts)] = entry
+        return entry[1]
+
+    def batch(self, items: Sequence[Any]) -> tuple[AnswerRows, int]:
+        """The rows of ``items`` and how many items were refused by the checks (each logged
+        and skipped: a bad forecast must not take the good ones of its batch with it)."""
+        rows = AnswerRows()
+        refused = 0
+        for item in items:
+            try:
+                if isinstance(item, NewPrediction):
+                    rows.add_prediction(item)
+                    continue
+                response, version_id, df, source, at = item
+                symbol = response["symbol"]
+                rows.add(self.served(response["forecasts"], f"answer {symbol!r}"),
+                         version_id, symbol, response["as_of"], response["last_close"], df,
+                         at, response.get("cached", False), source,
+                         str(response.get("monitor_status", "")))
+            except (RegistryError, KeyError, TypeError, ValueError) as exc:
+                refused += 1
+                log.error("prediction log: a forecast was refused and not logged: %s", exc)
+        return rows, refused
 
 
 class PredictionLog:
@@ -83,6 +102,7 @@ class PredictionLog:
         self.written = 0
         self.dropped = 0          # rows refused because the queue was full (disk stalled)
         self.failures = 0         # batches that could not be written (retried)
+        self.refused = 0          # forecasts refused by the row checks (logged, not written)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -141,7 +161,7 @@ class PredictionLog:
         from causalcast.registry import Registry
 
         registry = None
-        attempts = 0
+        builder = RowBuilder()
         while True:
             with self._cond:
                 if not self._closing and len(self._queue) < self.max_rows:
@@ -151,34 +171,31 @@ class PredictionLog:
                     if self._closing:
                         break
                     continue
-                items = [self._queue.popleft()
-                         for _ in range(min(len(self._queue), self.max_rows * 8))]
+                if len(self._queue) <= self.max_rows * 8:
+                    items, self._queue = self._queue, deque()
+                else:
+                    items = [self._queue.popleft() for _ in range(self.max_rows * 8)]
                 self._in_flight = len(items)
-            batch = _rows(items)
-            try:
-                if registry is None:
-                    registry = Registry.open(self.home, create=False)
-                registry.meta.append_predictions(batch)
-                self.written += len(batch)
-                attempts = 0
-            except Exception:
-                self.failures += 1
-                attempts += 1
-                give_up = attempts >= RETRIES
-                log.exception("prediction log: a batch of %d rows could not be written (%s)",
-                              len(batch), "dropped" if give_up else "retried")
-                with self._cond:
+            rows, refused = builder.batch(items)
+            for attempt in range(1, RETRIES + 1):
+                try:
+                    if registry is None:
+                        registry = Registry.open(self.home, create=False)
+                    registry.meta.append_predictions(rows)
+                    self.written += len(rows)
+                    break
+                except Exception:
+                    self.failures += 1
+                    give_up = attempt == RETRIES
+                    log.exception("prediction log: a batch of %d rows could not be written "
+                                  "(%s)", len(rows), "dropped" if give_up else "retried")
                     if give_up:
-                        self.dropped += len(batch)
-                        attempts = 0
+                        self.dropped += len(rows)
                     else:
-                        self._queue.extendleft(reversed(batch))
-                    self._in_flight = 0
-                    self._cond.notify_all()
-                    if not give_up:
-                        self._cond.wait(min(1.0, self.flush_s * 5))
-                continue
+                        with self._cond:
+                            self._cond.wait(min(1.0, self.flush_s * 5))
             with self._cond:
+                self.refused += refused
                 self._in_flight = 0
                 self._cond.notify_all()
         if registry is not None:
