@@ -177,9 +177,9 @@ def main() -> None:
     scenarios = [s for s in scenarios if args.only in s[0]]
     results = log_pairs(home, pairs, forecast, args, workdir)
     for name, flags, path, body, connections in scenarios:
-        server = Server(home, *SERVER_ARGS, "--workers", str(args.workers),
-                        *flags).wait_ready(timeout=300)
+        server = Server(home, *SERVER_ARGS, "--workers", str(args.workers), *flags)
         try:
+            server.wait_ready(timeout=300)
             run_wrk(server.url + path, body, 3, connections, workdir)   # warm-up
             res = run_wrk(server.url + path, body, args.seconds, connections, workdir)
         finally:

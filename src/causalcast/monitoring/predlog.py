@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,8 +31,10 @@ log = logging.getLogger(__name__)
 RETRIES = 5   # attempts per batch before it is dropped (counted in `dropped`, logged)
 
 
-def utc_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+def utc_iso(at: float | None = None) -> str:
+    """ISO UTC time of ``at`` (seconds since the epoch; default now), to the microsecond."""
+    when = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return when.isoformat(timespec="microseconds")
 
 
 class RowBuilder:
@@ -71,7 +74,7 @@ class RowBuilder:
                 symbol = response["symbol"]
                 rows.add(self.served(response["forecasts"], f"answer {symbol!r}"),
                          version_id, symbol, response["as_of"], response["last_close"], df,
-                         at, response.get("cached", False), source,
+                         utc_iso(at), response.get("cached", False), source,
                          str(response.get("monitor_status", "")))
             except (RegistryError, KeyError, TypeError, ValueError) as exc:
                 refused += 1
@@ -94,9 +97,10 @@ class PredictionLog:
         self.flush_s = flush_ms / 1000.0
         self.max_rows = max_rows
         self.max_queued = max_queued
-        # NewPrediction rows, or (answer, version_id, df, source, time) tuples (record_answer)
+        # NewPrediction rows, or (answer, version_id, df, source, epoch seconds) tuples
+        # (record_answer)
         self._queue: deque[Any] = deque()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._closing = False
         self._in_flight = 0
         self.written = 0
@@ -121,8 +125,9 @@ class PredictionLog:
 
     def record_answer(self, response: dict[str, Any], version_id: int, df: float | None,
                       source: str | None = None) -> None:
-        """The request path's entry: one tuple appended (the time stamped now); the rows
-        are built by the writer thread, so the request pays only for the append."""
+        """The request path's entry: one tuple appended (the time stamped now, formatted
+        later); the rows are built by the writer thread, so the request pays only for the
+        append."""
         with self._cond:
             if self._closing:
                 raise RuntimeError("prediction log: closed")
@@ -130,7 +135,7 @@ class PredictionLog:
                 self.dropped += 1
                 return
             self._queue.append((response, version_id, df, source or self.source,
-                                utc_iso()))  # type: ignore[arg-type]
+                                time.time()))  # type: ignore[arg-type]
             if len(self._queue) >= self.max_rows:
                 self._cond.notify()
 
