@@ -69,7 +69,7 @@ class RowBuilder:
         """The rows of ``items`` and how many items were refused by the checks (each logged
         and skipped: a bad forecast must not take the good ones of its batch with it)."""
         rows = AnswerRows()
-        refused = 0
+        refused, first = 0, ""
         for item in items:
             try:
                 if isinstance(item, NewPrediction):
@@ -83,7 +83,10 @@ class RowBuilder:
                          str(response.get("monitor_status", "")))
             except (RegistryError, KeyError, TypeError, ValueError) as exc:
                 refused += 1
-                log.error("prediction log: a forecast was refused and not logged: %s", exc)
+                first = first or str(exc)
+        if refused:   # one line per batch, not one per forecast
+            log.error("prediction log: %d forecast(s) refused and not logged; the first: %s",
+                      refused, first)
         return rows, refused
 
 
