@@ -4,8 +4,10 @@ serve` started here. Goals on 2 cores: /v1/forecast p99 <= 25 ms uncached and <=
 
 The uncached scenario runs a server started with `--cache-items 0`, so every request goes
 through the micro-batched forward pass. The prediction log (docs/monitoring.md) is on by
-default; each forecast scenario also runs with `--no-prediction-log`, and the p99 ratio log on
-/ log off (goal <= 1.10) is printed with the machine's load average. Needs `wrk` (Debian
+default; each forecast scenario also runs with `--no-prediction-log`: both servers run side by
+side and wrk alternates between them (`--rounds`, default 3), and the ratio of the median p99s
+log on / log off (goal <= 1.10) is printed with the per-round ratios and the machine's load
+average. Needs `wrk` (Debian
 package `wrk`)."""
 
 from __future__ import annotations
@@ -89,16 +91,62 @@ def as_columns(batch: dict) -> dict:
             **{k: v for k, v in batch.items() if k != "options"}}
 
 
+def merged(runs: list[dict]) -> dict:
+    """Several wrk runs of one scenario as one row: the median p50/p90/p99 over the runs (each
+    run's own percentiles are kept too), requests and errors summed."""
+    out = {k: float(np.median([r[k] for r in runs])) for k in ("p50_ms", "p90_ms", "p99_ms",
+                                                                  "requests_per_s")}
+    return {**out, "p99_ms_per_round": [r["p99_ms"] for r in runs],
+            "requests": sum(r["requests"] for r in runs),
+            "errors": sum(r["errors"] for r in runs), "raw": "\n".join(r["raw"] for r in runs)}
+
+
+def log_pairs(home: Path, pairs: list[tuple[str, list[str]]], body: dict, args: argparse.
+              Namespace, workdir: Path) -> dict[str, dict]:
+    """Each forecast scenario with the prediction log on and off: both servers run side by
+    side and wrk alternates between them for ``--rounds`` rounds (on-off, off-on, ...), so the
+    machine's load drifts over both alike; the ratio compares median p99s over the rounds."""
+    from tests.serving_support import Server
+
+    results = {}
+    for name, flags in pairs:
+        servers = {name: Server(home, *SERVER_ARGS, "--workers", str(args.workers), *flags),
+                   f"{name}, log off": Server(home, *SERVER_ARGS, "--workers",
+                                              str(args.workers), *flags,
+                                              "--no-prediction-log")}
+        runs: dict[str, list[dict]] = {k: [] for k in servers}
+        try:
+            for server in servers.values():
+                server.wait_ready(timeout=300)
+                run_wrk(server.url + "/v1/forecast", body, 3, args.connections, workdir)
+            for r in range(args.rounds):
+                for key in (list(servers) if r % 2 == 0 else list(servers)[::-1]):
+                    runs[key].append(run_wrk(servers[key].url + "/v1/forecast", body,
+                                             args.seconds, args.connections, workdir))
+        finally:
+            for server in servers.values():
+                server.stop()
+        results.update({k: {**merged(v), "connections": args.connections}
+                        for k, v in runs.items()})
+    return results
+
+
+SERVER_ARGS = ("--poll", "0", "--monitor-every", "0")
+
+
 def main(argv: list[str] | None = None, *, name: str = "serving", only: str = "") -> None:
     """Run the scenarios whose name contains `only` (or `--only`) and write
     results/<name>.json; `benchmarks.serving_prediction_log` is this with the forecast
     scenarios only, under its own name, so it never overwrites the full results."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="log on/off alternations per "
+                        "forecast scenario (each --seconds long)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--only", default=only, help="run only scenarios whose name contains "
                         "this text")
+    parser.add_argument("--results", default=name, help="results/<name>.json to write")
     parser.add_argument("--home", type=Path, help="Registry with promoted models (default: "
                         "train and promote small models into a temporary one).")
     args = parser.parse_args(argv)
@@ -116,14 +164,11 @@ def main(argv: list[str] | None = None, *, name: str = "serving", only: str = ""
     options = option_batch(1000)
     c = args.connections
     # The prediction log is on by default; the "log off" peers measure what it costs (same
-    # run, same machine load): p99 with the log must stay within LOG_TOLERANCE of without.
-    scenarios = [("forecast (cached)", [], "/v1/forecast", forecast, c),
-                 ("forecast (cached), log off", ["--no-prediction-log"], "/v1/forecast",
-                  forecast, c),
-                 ("forecast (uncached)", ["--cache-items", "0"], "/v1/forecast", forecast, c),
-                 ("forecast (uncached), log off", ["--cache-items", "0", "--no-prediction-log"],
-                  "/v1/forecast", forecast, c),
-                 ("options/price, 1000 options", [], "/v1/options/price", options, c),
+    # run, same machine load, interleaved): p99 with the log must stay within LOG_TOLERANCE.
+    pairs = [p for p in (("forecast (cached)", []),
+                         ("forecast (uncached)", ["--cache-items", "0"]))
+             if args.only in p[0] or args.only in f"{p[0]}, log off"]
+    scenarios = [("options/price, 1000 options", [], "/v1/options/price", options, c),
                  ("options/price, 1000 options, 1 connection", [], "/v1/options/price",
                   options, 1),
                  ("options/price, 1000 options, no Greeks", [], "/v1/options/price",
@@ -133,41 +178,51 @@ def main(argv: list[str] | None = None, *, name: str = "serving", only: str = ""
                  ("options/price/columns, 1000 options, 1 connection", [],
                   "/v1/options/price/columns", as_columns(options), 1)]
     scenarios = [s for s in scenarios if args.only in s[0]]
-    results, rows = {}, []
+    results = log_pairs(home, pairs, forecast, args, workdir)
     for name, flags, path, body, connections in scenarios:
-        server = Server(home, "--poll", "0", "--monitor-every", "0", "--workers",
-                        str(args.workers), *flags).wait_ready()
+        server = Server(home, *SERVER_ARGS, "--workers", str(args.workers), *flags)
         try:
+            server.wait_ready(timeout=300)
             run_wrk(server.url + path, body, 3, connections, workdir)   # warm-up
             res = run_wrk(server.url + path, body, args.seconds, connections, workdir)
         finally:
             server.stop()
+        results[name] = {**res, "connections": connections}
+    rows = []
+    for name, res in results.items():
         goal = GOALS_MS.get(name)
-        res["connections"] = connections
         res["goal_p99_ms"] = goal
         res["meets_goal"] = None if goal is None else (res["p99_ms"] <= goal
                                                         and res["errors"] == 0)
-        results[name] = res
-        rows.append([name, connections, f"{res['p50_ms']:.2f}", f"{res['p99_ms']:.2f}",
+        rows.append([name, res["connections"], f"{res['p50_ms']:.2f}", f"{res['p99_ms']:.2f}",
                      f"{res['requests_per_s']:.0f}", res["errors"],
                      "-" if goal is None else f"{goal:.0f}",
                      "-" if goal is None else ("yes" if res["meets_goal"] else "NO")])
     log_cost = {}
-    for name in ("forecast (cached)", "forecast (uncached)"):
-        if name in results and f"{name}, log off" in results:
-            ratio = results[name]["p99_ms"] / results[f"{name}, log off"]["p99_ms"]
-            log_cost[name] = {"p99_ratio_log_on_vs_off": ratio,
-                              "within_tolerance": ratio <= 1 + LOG_TOLERANCE}
-            print(f"prediction log, {name}: p99 log on / log off = {ratio:.3f} "
-                  f"({'within' if ratio <= 1 + LOG_TOLERANCE else 'OUTSIDE'} "
-                  f"{LOG_TOLERANCE:.0%})")
+    for name, _ in pairs:
+        on, off = results[name], results[f"{name}, log off"]
+        ratio = on["p99_ms"] / off["p99_ms"]
+        per_round = [a / b for a, b in zip(on["p99_ms_per_round"], off["p99_ms_per_round"],
+                                           strict=True)]
+        log_cost[name] = {"p99_ratio_log_on_vs_off": ratio,
+                          "p99_ratio_per_round": per_round,
+                          "p50_ratio_log_on_vs_off": on["p50_ms"] / off["p50_ms"],
+                          "throughput_ratio_log_on_vs_off":
+                              on["requests_per_s"] / off["requests_per_s"],
+                          "within_tolerance": ratio <= 1 + LOG_TOLERANCE}
+        print(f"prediction log, {name}: median p99 log on / log off = {ratio:.3f} "
+              f"({'within' if ratio <= 1 + LOG_TOLERANCE else 'OUTSIDE'} "
+              f"{LOG_TOLERANCE:.0%}); per round "
+              + ", ".join(f"{x:.2f}" for x in per_round))
     load = os.getloadavg()
     print(f"machine load average during the run (1/5/15 min): {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} on {os.cpu_count()} cores")
-    report(name, f"HTTP service, wrk {args.connections} connections x {args.seconds} s",
+    report(args.results, f"HTTP service, wrk {args.connections} connections x {args.seconds} s"
+           f" (log on/off: median of {args.rounds} alternating rounds)",
            ["scenario", "conns", "p50 ms", "p99 ms", "req/s", "errors", "goal p99 ms",
             "meets goal"],
            rows, {"connections": args.connections, "seconds": args.seconds,
+                  "rounds": args.rounds,
                   "server_workers": args.workers, "prediction_log_cost": log_cost,
                   "load_average": load, "cores": os.cpu_count(),
                   "results": {k: {kk: vv for kk, vv in v.items() if kk != "raw"}

@@ -2,62 +2,92 @@
 registry's metadata store by one background thread, in batches.
 
 Why a thread and batches: a SQLite commit with ``synchronous=FULL`` costs an fsync (~ms); one
-per forecast would put disk latency on every request. `record` only appends to an in-memory
-queue (no I/O, no lock held for long) and returns; the writer wakes every ``flush_ms`` or as
-soon as ``max_rows`` rows wait, and appends everything queued in one transaction.
+per forecast would put disk latency on every request. `record_answer` only appends one tuple
+(the answer, its version and the time) to an in-memory queue and returns; the writer wakes
+every ``flush_ms`` or as soon as ``max_rows`` items wait, and appends what is queued (up to
+8 x ``max_rows`` answers) in one transaction. What the writer does per answer is kept small
+(`RowBuilder`): a served forecast is checked and JSON-encoded once per forecast object, so a
+cache hit costs one tuple per horizon; the rest is SQLite's insert.
 
 Durability: `close` (called by the service's shutdown, which SIGTERM triggers) writes every
 queued row before it returns, so SIGTERM loses nothing. SIGKILL (or a power cut) loses the
-rows still queued: at most the last ``flush_ms`` of forecasts or ``max_rows`` rows, whichever
-is smaller (200 ms / 512 rows by default). A batch is committed whole or not at all.
+answers still queued and the batch being committed: while the writer keeps up, the answers
+of the last ``flush_ms`` (or the last ``max_rows`` answers when more arrive in that time; 200
+ms / 512 by default) plus at most one batch. A batch is committed whole or not at all; a
+forecast the row checks refuse is logged and skipped alone (counted in `refused`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from causalcast.registry.records import NewPrediction
+from causalcast.registry.prediction_rows import AnswerRows, ServedForecast
+from causalcast.registry.records import NewPrediction, RegistryError
 from causalcast.registry.urls import as_home
 
 log = logging.getLogger(__name__)
 RETRIES = 5   # attempts per batch before it is dropped (counted in `dropped`, logged)
 
 
-def utc_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+def utc_iso(at: float | None = None) -> str:
+    """ISO UTC time of ``at`` (seconds since the epoch; default now), to the microsecond."""
+    when = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return when.isoformat(timespec="microseconds")
 
 
-def predictions_of_response(response: dict[str, Any], version_id: int,
-                            df: float | None, *, source: str,
-                            requested_at: str | None = None) -> list[NewPrediction]:
-    """The log rows (one per horizon) of one forecast answer as the service returns it."""
-    at = requested_at or utc_iso()
-    return [NewPrediction(
-        version_id=version_id, symbol=response["symbol"], as_of=response["as_of"],
-        horizon=int(row["horizon"]), last_close=float(response["last_close"]),
-        mean=float(row["mean_log_return"]), scale=float(row["scale_log_return"]), df=df,
-        forecast=row, requested_at=at, cached=bool(response.get("cached", False)),
-        source=source, monitor_status=str(response.get("monitor_status", "")))
-        for row in response["forecasts"]]
+class RowBuilder:
+    """Turns queued items into one batch of checked log rows (`AnswerRows`), in the writer
+    thread. A served answer's horizons are checked and encoded once per forecast object
+    (`ServedForecast`, memoised by identity): a cache hit hands the writer the very list it
+    saw before, so thousands of cached answers a second cost one tuple per row, not one
+    NewPrediction, check and JSON encoding per row. The memo holds the list itself, so an
+    identity cannot be reused while it is remembered; answers are never mutated after
+    `record_answer` (the writer reads them later either way)."""
 
+    MEMO = 1024   # distinct forecasts remembered (cleared when full: cheap, bounded memory)
 
-def _rows(items: list[Any]) -> list[NewPrediction]:
-    """Queued items as log rows: `NewPrediction` as given, answers expanded per horizon."""
-    out: list[NewPrediction] = []
-    for item in items:
-        if isinstance(item, NewPrediction):
-            out.append(item)
-        else:
-            response, version_id, df, source, at = item
-            out.extend(predictions_of_response(response, version_id, df, source=source,
-                                               requested_at=at))
-    return out
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, ServedForecast]] = {}
+
+    def served(self, forecasts: Any, where: str) -> ServedForecast:
+        entry = self._memo.get(id(forecasts))
+        if entry is None or entry[0] is not forecasts:
+            entry = (forecasts, ServedForecast(forecasts, where))
+            if len(self._memo) >= self.MEMO:
+                self._memo.clear()
+            self._memo[id(forecasts)] = entry
+        return entry[1]
+
+    def batch(self, items: Sequence[Any]) -> tuple[AnswerRows, int]:
+        """The rows of ``items`` and how many items were refused by the checks (each logged
+        and skipped: a bad forecast must not take the good ones of its batch with it)."""
+        rows = AnswerRows()
+        refused, first = 0, ""
+        for item in items:
+            try:
+                if isinstance(item, NewPrediction):
+                    rows.add_prediction(item)
+                    continue
+                response, version_id, df, source, at = item
+                symbol = response["symbol"]
+                rows.add(self.served(response["forecasts"], f"answer {symbol!r}"),
+                         version_id, symbol, response["as_of"], response["last_close"], df,
+                         utc_iso(at), response.get("cached", False), source,
+                         str(response.get("monitor_status", "")))
+            except (RegistryError, KeyError, TypeError, ValueError) as exc:
+                refused += 1
+                first = first or str(exc)
+        if refused:   # one line per batch, not one per forecast
+            log.error("prediction log: %d forecast(s) refused and not logged; the first: %s",
+                      refused, first)
+        return rows, refused
 
 
 class PredictionLog:
@@ -75,14 +105,16 @@ class PredictionLog:
         self.flush_s = flush_ms / 1000.0
         self.max_rows = max_rows
         self.max_queued = max_queued
-        # NewPrediction rows, or (answer, version_id, df, source, time) tuples (record_answer)
+        # NewPrediction rows, or (answer, version_id, df, source, epoch seconds) tuples
+        # (record_answer)
         self._queue: deque[Any] = deque()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._closing = False
         self._in_flight = 0
         self.written = 0
         self.dropped = 0          # rows refused because the queue was full (disk stalled)
         self.failures = 0         # batches that could not be written (retried)
+        self.refused = 0          # forecasts refused by the row checks (logged, not written)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -101,8 +133,9 @@ class PredictionLog:
 
     def record_answer(self, response: dict[str, Any], version_id: int, df: float | None,
                       source: str | None = None) -> None:
-        """The request path's entry: one tuple appended (the time stamped now); the rows
-        are built by the writer thread, so the request pays only for the append."""
+        """The request path's entry: one tuple appended (the time stamped now, formatted
+        later); the rows are built by the writer thread, so the request pays only for the
+        append."""
         with self._cond:
             if self._closing:
                 raise RuntimeError("prediction log: closed")
@@ -110,7 +143,7 @@ class PredictionLog:
                 self.dropped += 1
                 return
             self._queue.append((response, version_id, df, source or self.source,
-                                utc_iso()))  # type: ignore[arg-type]
+                                time.time()))  # type: ignore[arg-type]
             if len(self._queue) >= self.max_rows:
                 self._cond.notify()
 
@@ -141,7 +174,7 @@ class PredictionLog:
         from causalcast.registry import Registry
 
         registry = None
-        attempts = 0
+        builder = RowBuilder()
         while True:
             with self._cond:
                 if not self._closing and len(self._queue) < self.max_rows:
@@ -151,34 +184,31 @@ class PredictionLog:
                     if self._closing:
                         break
                     continue
-                items = [self._queue.popleft()
-                         for _ in range(min(len(self._queue), self.max_rows * 8))]
+                if len(self._queue) <= self.max_rows * 8:
+                    items, self._queue = self._queue, deque()
+                else:
+                    items = [self._queue.popleft() for _ in range(self.max_rows * 8)]
                 self._in_flight = len(items)
-            batch = _rows(items)
-            try:
-                if registry is None:
-                    registry = Registry.open(self.home, create=False)
-                registry.meta.append_predictions(batch)
-                self.written += len(batch)
-                attempts = 0
-            except Exception:
-                self.failures += 1
-                attempts += 1
-                give_up = attempts >= RETRIES
-                log.exception("prediction log: a batch of %d rows could not be written (%s)",
-                              len(batch), "dropped" if give_up else "retried")
-                with self._cond:
+            rows, refused = builder.batch(items)
+            for attempt in range(1, RETRIES + 1):
+                try:
+                    if registry is None:
+                        registry = Registry.open(self.home, create=False)
+                    registry.meta.append_predictions(rows)
+                    self.written += len(rows)
+                    break
+                except Exception:
+                    self.failures += 1
+                    give_up = attempt == RETRIES
+                    log.exception("prediction log: a batch of %d rows could not be written "
+                                  "(%s)", len(rows), "dropped" if give_up else "retried")
                     if give_up:
-                        self.dropped += len(batch)
-                        attempts = 0
+                        self.dropped += len(rows)
                     else:
-                        self._queue.extendleft(reversed(batch))
-                    self._in_flight = 0
-                    self._cond.notify_all()
-                    if not give_up:
-                        self._cond.wait(min(1.0, self.flush_s * 5))
-                continue
+                        with self._cond:
+                            self._cond.wait(min(1.0, self.flush_s * 5))
             with self._cond:
+                self.refused += refused
                 self._in_flight = 0
                 self._cond.notify_all()
         if registry is not None:

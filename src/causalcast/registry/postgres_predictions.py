@@ -14,8 +14,9 @@ from typing import Any
 from causalcast.registry.checks import utc_now
 from causalcast.registry.prediction_rows import (
     COLUMNS,
+    AnswerRows,
     checked_outcomes,
-    checked_row,
+    insert_rows,
     record_from_row,
 )
 from causalcast.registry.records import NewPrediction, PredictionRecord
@@ -28,9 +29,10 @@ _INSERT = (f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES "
 class PostgresPredictions:
     """Prediction log methods; mixed into `PostgresStore` (uses its ``_tx``)."""
 
-    def append_predictions(self, predictions: Sequence[NewPrediction]) -> int:
-        """Append a batch in one transaction; every row is checked before any is written."""
-        rows = [checked_row(p, i) for i, p in enumerate(predictions)]
+    def append_predictions(self, predictions: Sequence[NewPrediction] | AnswerRows) -> int:
+        """Append a batch in one transaction; every row is checked before any is written
+        (`AnswerRows` when they were built)."""
+        rows = insert_rows(predictions)
         if not rows:
             return 0
         with self._tx() as db, db.cursor() as cur:  # type: ignore[attr-defined]

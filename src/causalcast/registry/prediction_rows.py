@@ -5,6 +5,7 @@ and the record read back. The SQLite and PostgreSQL halves of the log differ onl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from causalcast.registry.records import NewPrediction, PredictionRecord, RegistryError
@@ -29,27 +30,101 @@ def forecast_json(forecast: dict[str, Any], where: str) -> str:
         raise RegistryError(f"{where}.forecast: not JSON ({exc})") from None
 
 
+def checked_horizon(horizon: Any, mean: Any, scale: Any, forecast: dict[str, Any],
+                    where: str) -> tuple[int, float, float, str]:
+    """One horizon's part of a row — (horizon, mean, scale, forecast JSON) — checked."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise RegistryError(f"{where}.horizon: expected an integer >= 1, got {horizon!r}")
+    for name, value in (("mean", mean), ("scale", scale)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RegistryError(f"{where}.{name}: expected a finite number, got {value!r}")
+    if scale <= 0:
+        raise RegistryError(f"{where}.scale: must be > 0, got {scale!r}")
+    return horizon, float(mean), float(scale), forecast_json(forecast, where)
+
+
+def checked_request(symbol: Any, as_of: Any, last_close: Any, requested_at: Any,
+                    where: str) -> float:
+    """What a row shares with the other horizons of its request, checked; the last close."""
+    if not isinstance(last_close, (int, float)) or not math.isfinite(last_close) \
+            or last_close <= 0:
+        raise RegistryError(f"{where}.last_close: expected a finite number > 0, got "
+                            f"{last_close!r}")
+    if not symbol or not as_of or not requested_at:
+        raise RegistryError(f"{where}: symbol, as_of and requested_at must be non-empty")
+    return float(last_close)
+
+
 def checked_row(p: NewPrediction, i: int) -> tuple[Any, ...]:
     where = f"predictions[{i}]"
     if not isinstance(p, NewPrediction):
         raise RegistryError(f"{where}: expected a NewPrediction, got {type(p).__name__}")
-    if isinstance(p.horizon, bool) or not isinstance(p.horizon, int) or p.horizon < 1:
-        raise RegistryError(f"{where}.horizon: expected an integer >= 1, got {p.horizon!r}")
-    for name in ("last_close", "mean", "scale"):
-        value = getattr(p, name)
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise RegistryError(f"{where}.{name}: expected a finite number, got {value!r}")
-    if p.last_close <= 0 or p.scale <= 0:
-        raise RegistryError(f"{where}: last_close and scale must be > 0, got "
-                            f"{p.last_close!r} and {p.scale!r}")
-    if not p.symbol or not p.as_of or not p.requested_at:
-        raise RegistryError(f"{where}: symbol, as_of and requested_at must be non-empty")
-    return (p.version_id, p.symbol, p.as_of, p.horizon, float(p.last_close), float(p.mean),
-            float(p.scale), None if p.df is None else float(p.df),
-            forecast_json(p.forecast, where), p.requested_at, int(p.cached),
+    horizon, mean, scale, forecast = checked_horizon(p.horizon, p.mean, p.scale, p.forecast,
+                                                     where)
+    last_close = checked_request(p.symbol, p.as_of, p.last_close, p.requested_at, where)
+    return (p.version_id, p.symbol, p.as_of, horizon, last_close, mean, scale,
+            None if p.df is None else float(p.df), forecast, p.requested_at, int(p.cached),
             p.source, p.monitor_status)
 
 
+class ServedForecast:
+    """The per-horizon parts of one served answer (``response["forecasts"]``), checked and
+    encoded once. Why: a cached answer is the same forecast object again and again — the log's
+    writer keeps this per forecast and then builds each logged row as one tuple, instead of
+    re-checking and re-encoding the same JSON thousands of times a second."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, rows: Any, where: str) -> None:
+        if not isinstance(rows, list) or not rows:
+            raise RegistryError(f"{where}.forecasts: expected a non-empty list of rows")
+        self.parts = tuple(
+            checked_horizon(row.get("horizon") if isinstance(row, dict) else None,
+                            row.get("mean_log_return") if isinstance(row, dict) else None,
+                            row.get("scale_log_return") if isinstance(row, dict) else None,
+                            row, f"{where}.forecasts[{j}]")
+            for j, row in enumerate(rows))
+
+
+class AnswerRows:
+    """A batch of log rows built from served answers; every row passed the same checks as
+    `checked_row` (its horizons through `ServedForecast`, the rest in `add`), so the stores
+    append it as it is (``MetadataStore.append_predictions``)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add_prediction(self, p: NewPrediction) -> None:
+        """A row given as a `NewPrediction` (replay, tests), checked by `checked_row`."""
+        self.rows.append(checked_row(p, len(self.rows)))
+
+    def add(self, served: ServedForecast, version_id: int, symbol: str, as_of: str,
+            last_close: float, df: float | None, requested_at: str, cached: bool,
+            source: str, monitor_status: str) -> None:
+        """One answer: a row per horizon."""
+        if not isinstance(served, ServedForecast):
+            raise RegistryError(f"answer {symbol!r}: expected a ServedForecast, got "
+                                f"{type(served).__name__}")
+        close = checked_request(symbol, as_of, last_close, requested_at,
+                                f"answer {symbol!r} at {requested_at!r}")
+        df = None if df is None else float(df)
+        cached = int(bool(cached))
+        self.rows.extend([(version_id, symbol, as_of, h, close, mean, scale, df, forecast,
+                           requested_at, cached, source, monitor_status)
+                          for h, mean, scale, forecast in served.parts])
+
+
+def insert_rows(predictions: Sequence[NewPrediction] | AnswerRows) -> list[tuple[Any, ...]]:
+    """The checked rows of a batch, in `COLUMNS` order (every row checked before any is
+    written): `NewPrediction` items are checked here, `AnswerRows` were checked when built."""
+    if isinstance(predictions, AnswerRows):
+        return predictions.rows
+    return [checked_row(p, i) for i, p in enumerate(predictions)]
 
 
 def record_from_row(r: Any) -> PredictionRecord:
