@@ -9,7 +9,6 @@ at once stays idempotent. The forecast is ``jsonb``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from causalcast.registry.checks import utc_now
 from causalcast.registry.prediction_rows import (
@@ -17,6 +16,7 @@ from causalcast.registry.prediction_rows import (
     AnswerRows,
     checked_outcomes,
     insert_rows,
+    predictions_query,
     record_from_row,
 )
 from causalcast.registry.records import NewPrediction, PredictionRecord
@@ -43,20 +43,9 @@ class PostgresPredictions:
                     since: str | None = None) -> list[PredictionRecord]:
         """Logged predictions (oldest first), optionally of one version, scored or not, and
         requested at or after ``since`` (ISO)."""
-        sql = ("SELECT p.*, o.realised, o.outcome_as_of FROM predictions p LEFT JOIN "
-               "prediction_outcomes o USING (prediction_id) WHERE TRUE")
-        args: list[Any] = []
-        if version_id is not None:
-            sql += " AND p.version_id = %s"
-            args.append(version_id)
-        if scored is not None:
-            sql += " AND o.prediction_id IS NOT NULL" if scored else \
-                " AND o.prediction_id IS NULL"
-        if since is not None:
-            sql += " AND p.requested_at >= %s"
-            args.append(since)
+        sql, args = predictions_query(version_id, scored, since, "%s")
         with self._tx() as db:  # type: ignore[attr-defined]
-            rows = db.execute(sql + " ORDER BY p.prediction_id", args).fetchall()
+            rows = db.execute(sql, args).fetchall()
         return [record_from_row(r) for r in rows]
 
     def record_outcomes(self, outcomes: Sequence[tuple[int, float, str]]) -> int:

@@ -152,3 +152,21 @@ def checked_outcomes(outcomes: Any, recorded_at: str) -> list[tuple[int, float, 
                                 f"{realised!r}")
         rows.append((int(pid), float(realised), str(at), recorded_at))
     return rows
+
+
+def predictions_query(version_id: int | None, scored: bool | None, since: str | None,
+                      placeholder: str) -> tuple[str, list[Any]]:
+    """The one SELECT behind `MetadataStore.predictions` (oldest first, with the outcome where
+    recorded), in the driver's ``placeholder`` style (``?`` SQLite, ``%s`` psycopg)."""
+    sql = ("SELECT p.*, o.realised, o.outcome_as_of FROM predictions p LEFT JOIN "
+           "prediction_outcomes o USING (prediction_id) WHERE 1 = 1")
+    args: list[Any] = []
+    if version_id is not None:
+        sql += f" AND p.version_id = {placeholder}"
+        args.append(version_id)
+    if scored is not None:
+        sql += " AND o.prediction_id IS NOT NULL" if scored else " AND o.prediction_id IS NULL"
+    if since is not None:
+        sql += f" AND p.requested_at >= {placeholder}"
+        args.append(since)
+    return sql + " ORDER BY p.prediction_id", args
