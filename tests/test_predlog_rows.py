@@ -6,6 +6,7 @@ named, and a batch of answer rows is appended whole or not at all."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,7 @@ def test_a_bad_answer_is_refused_alone_and_the_rest_of_its_batch_logged(tmp_path
     log = PredictionLog(tmp_path, flush_ms=60_000, max_rows=10_000)   # close() writes
     for i in range(50):
         log.record_answer(_answer(good, cached=i > 0), vid, None)
+        time.sleep(0.0002)   # stamps are microseconds: two answers 1 µs apart could tie
     log.record_answer(_answer(bad), vid, None)
     log.record_answer(_answer(good, close=-1.0), vid, None)           # last_close <= 0
     log.close()
