@@ -123,9 +123,9 @@ def test_both_kinds_come_from_one_forward_pass(models, monkeypatch) -> None:
 @pytest.mark.parametrize("tabulated", [False, True])
 def test_served_greeks_equal_autograd(models, style, greeks, tabulated) -> None:
     """The served Greeks (European: forward-mode jets of the network, or its interpolation
-    table, with a hand-derived chain rule; American: those plus the premium by autograd) equal
-    autograd through the torch networks end to end at 4000 points across the whole domain, per
-    kind and for both kinds at once."""
+    table, with a hand-derived chain rule; American: those plus the premium's forward-mode
+    jets) equal autograd through the torch networks end to end at 4000 points across the whole
+    domain, per kind and for both kinds at once."""
     from causalcast.options.inputs import as_inputs
     from causalcast.options.pricer import LoadedModels, pinn_greeks, pinn_greeks_autograd
     from causalcast.options.sampling import uniform_box

@@ -6,8 +6,9 @@ the first time they are needed and kept for the life of the process (`load_model
 and puts of a batch come from one forward pass of each network. European Greeks come from a
 forward-mode jet of that pass (`causalcast.options.jets`: 2.5 ms per thousand options against
 5.5 ms for autograd's double backward; 0.13 ms once tabulated and compiled); the American
-premium's Greeks are autograd derivatives, and `pinn_greeks_autograd` (all autograd) is the
-reference the tests compare the served path to.
+premium's Greeks come from forward-mode jets of the premium network
+(`causalcast.options.premium_jet`), so no autograd runs on the serving path;
+`pinn_greeks_autograd` (all autograd) is the reference the tests compare the served path to.
 """
 
 from __future__ import annotations
@@ -143,19 +144,16 @@ def pinn_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | Non
     """Price (and Greeks) from the networks; inputs already validated.
 
     European: the jets. American: the same European jets plus the early-exercise premium term
-    (autograd through the premium network), floored at the payoff — so an American option with
-    no premium (a call without dividends) is priced exactly as its European twin.
+    (forward-mode jets of the premium network, `american_premium_greeks`), floored at the
+    payoff — so an American option with no premium (a call without dividends) is priced exactly
+    as its European twin.
     ``is_call=None`` prices calls and puts of every row together: arrays of shape (2, n)."""
     european = models.european_jet.greeks(x, is_call, greeks)
     if style == "european":
         return european
-    if models.american is None:
-        raise OptionInputError("style: no American network in the loaded weights")
-    call_t = None if is_call is None else torch.from_numpy(np.ascontiguousarray(is_call))
-    premium = _autograd(lambda t: _premium_terms(models, t, call_t), x, greeks)
-    out = {k: european[k] + (premium[k] if is_call is None else premium[k][0])
-           for k in european}
     calls = np.array([[True], [False]]) if is_call is None else is_call
+    premium = american_premium_greeks(models, x, is_call, greeks)
+    out = {k: european[k] + premium[k] for k in european}
     payoff = np.where(calls, x.spot - x.strike, x.strike - x.spot)
     exercise = out["price"] < payoff   # never below exercise value
     out["price"] = np.where(exercise, payoff, out["price"])
@@ -198,6 +196,41 @@ def american_premium(models: LoadedModels, x: OptionInputs,
         np.where(calls, x.div, x.rate), np.where(calls, x.rate, x.div))
     scale = x.strike * np.where(calls, x.moneyness, 1.0)
     return scale * prem, scale * d_sigma
+
+
+def american_premium_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None,
+                            greeks: bool = True) -> dict[str, np.ndarray]:
+    """Early-exercise premium and its Greeks in price units (vega per unit σ, theta per year,
+    rho per unit r), from forward-mode jets of the premium network (`premium_jet`): puts at
+    their own coordinates, calls by put–call symmetry as m·p(1/m, q, r), whose derivatives are
+    δ = p − p_m/m, Γ = p_mm/(m³K), ν = Km·p_σ, θ = −Km·p_τ, ρ = Km·∂p/∂q.
+    ``is_call=None``: calls and puts of every row, arrays of shape (2, n)."""
+    if models.american is None or models.american_jet is None:
+        raise OptionInputError("style: no American network in the loaded weights")
+    m = x.moneyness
+    if is_call is None:
+        calls = np.concatenate([np.ones(x.shape, bool), np.zeros(x.shape, bool)])
+        m, tau, sigma, rate, div, strike = (np.concatenate([a, a]) for a in
+                                            (m, x.tau, x.sigma, x.rate, x.div, x.strike))
+    else:
+        calls = np.asarray(is_call, dtype=bool)
+        tau, sigma, rate, div, strike = x.tau, x.sigma, x.rate, x.div, x.strike
+    m_put = np.where(calls, 1.0 / m, m)
+    put_rate, put_div = np.where(calls, div, rate), np.where(calls, rate, div)
+    scale = strike * np.where(calls, m, 1.0)
+    jet = models.american_jet
+    if not greeks:
+        out = {"price": scale * jet.put_premium(m_put, tau, sigma, put_rate, put_div)[0]}
+    else:
+        p, p_m, p_mm, p_tau, p_sigma, p_slot = jet.put_premium_jets(
+            m_put, tau, sigma, put_rate, put_div, rate_slot_is_div=calls)
+        out = {"price": scale * p,
+               "delta": np.where(calls, p - p_m / m, p_m),
+               "gamma": np.where(calls, p_mm / (m * m * m), p_mm) / strike,
+               "vega": scale * p_sigma, "theta": -scale * p_tau, "rho": scale * p_slot}
+    if is_call is None:
+        return {k: v.reshape(2, -1) for k, v in out.items()}
+    return out
 
 
 def pinn_greeks_autograd(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None,
