@@ -120,7 +120,8 @@ def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
 
     ``is_call`` selects call or put per row (one output); ``None`` means both, returned as
     [calls, puts] from the same pass (the European network has a call and a put head; the
-    premium network runs once on the rows stacked with their symmetric call coordinates)."""
+    premium network runs once on the rows stacked with their symmetric call coordinates).
+    American values are the closed form plus the premium, floored at the payoff, as served."""
     m = t[0]
     if style == "european":
         out = models.european(*t)
@@ -129,7 +130,7 @@ def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
         return [torch.where(is_call, out[:, 0], out[:, 1])]
     if models.american is None:
         raise OptionInputError("style: no American network in the loaded weights")
-    eu = models.european(*t)
+    eu = _closed_form(*t)
     prem = _premium_terms(models, t, is_call)
     if is_call is not None:
         payoff = torch.where(is_call, m - 1.0, 1.0 - m).clamp(min=0.0)
@@ -139,19 +140,40 @@ def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
             torch.maximum(eu[:, 1] + prem[1], (1.0 - m).clamp(min=0.0))]
 
 
+def _closed_form(m: torch.Tensor, tau: torch.Tensor, sigma: torch.Tensor, rate: torch.Tensor,
+                 div: torch.Tensor) -> torch.Tensor:
+    """Black–Scholes–Merton call and put per unit strike in torch, shape (n, 2): the base of
+    the American autograd reference (its Greeks by autograd check the served closed form's)."""
+    v = sigma * torch.sqrt(tau)
+    d1 = (torch.log(m) + (rate - div) * tau) / v + 0.5 * v
+    fwd_s, disc = m * torch.exp(-div * tau), torch.exp(-rate * tau)
+    ndtr = torch.special.ndtr
+    call = fwd_s * ndtr(d1) - disc * ndtr(d1 - v)
+    put = disc * ndtr(v - d1) - fwd_s * ndtr(-d1)
+    return torch.stack([call, put], dim=-1)
+
+
 def pinn_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None, style: str,
                 greeks: bool = True) -> dict[str, np.ndarray]:
     """Price (and Greeks) from the networks; inputs already validated.
 
-    European: the jets. American: the same European jets plus the early-exercise premium term
-    (forward-mode jets of the premium network, `american_premium_greeks`), floored at the
-    payoff — so an American option with no premium (a call without dividends) is priced exactly
-    as its European twin.
+    European: the jets. American: the exact European closed form plus the early-exercise
+    premium term (forward-mode jets of the premium network, `american_premium_greeks`), floored
+    at the payoff — so an American option with no premium (a call without dividends) is priced
+    exactly as the closed-form European value. The closed form, not the European network, is
+    the base because the premium was fitted to QuantLib's American prices minus the closed form
+    (`options.finetune`) and the network's own error (up to 8e-4·K) would otherwise be the
+    American error; it is also what American implied volatility inverts.
     ``is_call=None`` prices calls and puts of every row together: arrays of shape (2, n)."""
-    european = models.european_jet.greeks(x, is_call, greeks)
     if style == "european":
-        return european
+        return models.european_jet.greeks(x, is_call, greeks)
     calls = np.array([[True], [False]]) if is_call is None else is_call
+    keys = GREEKS if greeks else ("price",)
+    parts = [_greeks(x, kinds) for kinds in
+             ([np.ones(x.shape, bool), np.zeros(x.shape, bool)] if is_call is None
+              else [is_call])]
+    european = {k: np.stack([q[k] for q in parts]) if is_call is None else parts[0][k]
+                for k in keys}
     premium = american_premium_greeks(models, x, is_call, greeks)
     out = {k: european[k] + premium[k] for k in european}
     payoff = np.where(calls, x.spot - x.strike, x.strike - x.spot)
