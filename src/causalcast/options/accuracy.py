@@ -143,7 +143,7 @@ def american_accuracy_qdfp(models: LoadedModels, n: int = 2000, seed: int = TEST
 
 def exercise_boundary(models: LoadedModels, sigma: np.ndarray, rate: np.ndarray,
                       div: np.ndarray, taus: np.ndarray, step: float = 5e-4,
-                      tol: float = 0.0) -> np.ndarray:
+                      tol: float = 1e-10) -> np.ndarray:
     """The served American put's early-exercise boundary S*/K, shape (len(sigma), len(taus)):
     scanning S/K upwards from 0.5 in steps of ``step``, the last point before the first at
     which the served price exceeds the payoff by more than ``tol``·K (the price is floored at
@@ -156,7 +156,8 @@ def exercise_boundary(models: LoadedModels, sigma: np.ndarray, rate: np.ndarray,
     m = np.tile(grid, n_p * n_t)
     x = as_inputs(m * STRIKE, STRIKE, tau, *cols)
     price = pinn_greeks(models, x, np.zeros(x.shape, bool), "american", greeks=False)["price"]
-    cont = (price > STRIKE * (1.0 - m) + tol * STRIKE).reshape(n_p * n_t, n_m)
+    # the payoff exactly as the pricer floors it (K − S, S = m·K), so rounding is no signal
+    cont = (price > STRIKE - x.spot + tol * STRIKE).reshape(n_p * n_t, n_m)
     first = np.where(cont.any(axis=1), cont.argmax(axis=1), n_m)
     out = np.where(first > 0, grid[np.maximum(first - 1, 0)], np.nan)
     return out.reshape(n_p, n_t)

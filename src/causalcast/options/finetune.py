@@ -11,12 +11,13 @@ What is fitted is the *served* American put price per unit strike,
     V = max(P_eu(m, τ, σ, r, q) + p(m, τ, σ, r, q), (1 − m)⁺),
 
 with P_eu the exact closed form (what `pricer.pinn_greeks` adds the premium to) and p the
-network (`pinn.AmericanPremium`). The loss sees the floor: where QuantLib says exercise (its price is the
-payoff) the network need only stay below the payoff, so it is not asked to reproduce the kink of
-the price at the exercise boundary, which a smooth network cannot; where QuantLib says
-continuation the error is that of P_eu + p itself, so a point wrongly floored still has a
-gradient (through the floor it would have none, and such points were the last to improve). Points are drawn in put coordinates over the
-union of what puts and calls (through put–call symmetry: (1/m, q, r)) need.
+network (`pinn.AmericanPremium`). The loss sees the floor: where QuantLib says exercise (its
+price is the payoff) the network need only stay below the payoff, so it is not asked to
+reproduce the kink of the price at the exercise boundary, which a smooth network cannot; where
+QuantLib says continuation the error is that of P_eu + p itself, so a point wrongly floored
+still has a gradient (through the floor it would have none, and such points were the last to
+improve). Points are drawn in put coordinates over the union of what puts and calls (through
+put–call symmetry: (1/m, q, r)) need.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ from causalcast.options.pinn import AmericanPremium
 from causalcast.options.training import Log, environment
 
 PRICE_UNIT = 1e-4   # losses in units of 1e-4·K
+# A label within this of the payoff counts as exercise: QdFp's prices in the exercise region
+# are the payoff plus up to ~3e-6·K of noise, and taken as continuation they demanded that the
+# unfloored P_eu + p reach the payoff deep in the money (errors of 2e-2·K at the first step).
+EXERCISE_GAP = 1e-5
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,16 @@ def served_put(model: AmericanPremium, t: dict[str, torch.Tensor],
 def fit_error(model: AmericanPremium, t: dict[str, torch.Tensor], european: torch.Tensor,
               target: torch.Tensor) -> torch.Tensor:
     """Per point, the served price's error where the label is exercise (= payoff), the
-    unfloored P_eu + p's error where it is continuation: same value wherever the served
-    price is right about the region, and a gradient wherever it is wrong."""
+    unfloored P_eu + p's error where it is continuation, bounded below by twice the served
+    error there: the same value wherever the served price is right about the region, a
+    gradient where it is wrongly floored by less than the label's gap to the payoff, and never
+    more weight than twice the served error (points just inside continuation, 1e-5·K above
+    the payoff, would otherwise dominate a loss that weights the worst points)."""
     payoff = torch.clamp(1.0 - t["m"], min=0.0)
     value = european + model(t["m"], t["tau"], t["sigma"], t["rate"], t["div"])
-    exercise = target <= payoff + 1e-12
-    return torch.where(exercise, torch.clamp(value - payoff, min=0.0), value - target)
+    exercise = target <= payoff + EXERCISE_GAP
+    continuation = torch.maximum(value - target, 2.0 * (payoff - target))
+    return torch.where(exercise, torch.clamp(value - payoff, min=0.0), continuation)
 
 
 def finetune_premium(model: AmericanPremium, points: dict[str, np.ndarray], labels: np.ndarray,
