@@ -89,9 +89,10 @@ def test_american_respects_no_arbitrage_bounds(models) -> None:
     deep = price_options(60.0, 100.0, 0.5, 0.1, 0.08, 0.0, "put", "american")
     assert float(deep["price"]) == pytest.approx(40.0, abs=1e-9)
     assert float(deep["delta"]) == pytest.approx(-1.0, abs=1e-9)
-    # no early exercise for calls without dividends: American = European
+    # no early exercise for calls without dividends: American = European (the exact closed
+    # form, which is the American path's European part)
     am = price_options(s, 100.0, tau, sig, r, 0.0, "call", "american", greeks=False)["price"]
-    eu = price_options(s, 100.0, tau, sig, r, 0.0, "call", "european", greeks=False)["price"]
+    eu = bsm_price(s, 100.0, tau, sig, r, 0.0, "call")
     np.testing.assert_allclose(am, eu, atol=1e-9)
 
 
@@ -123,9 +124,9 @@ def test_both_kinds_come_from_one_forward_pass(models, monkeypatch) -> None:
 @pytest.mark.parametrize("tabulated", [False, True])
 def test_served_greeks_equal_autograd(models, style, greeks, tabulated) -> None:
     """The served Greeks (European: forward-mode jets of the network, or its interpolation
-    table, with a hand-derived chain rule; American: those plus the premium by autograd) equal
-    autograd through the torch networks end to end at 4000 points across the whole domain, per
-    kind and for both kinds at once."""
+    table, with a hand-derived chain rule; American: those plus the premium's forward-mode
+    jets) equal autograd through the torch networks end to end at 4000 points across the whole
+    domain, per kind and for both kinds at once."""
     from causalcast.options.inputs import as_inputs
     from causalcast.options.pricer import LoadedModels, pinn_greeks, pinn_greeks_autograd
     from causalcast.options.sampling import uniform_box

@@ -102,3 +102,73 @@ def american_accuracy(models: LoadedModels, size: str = "full", kind: str = "put
     return {"n_points": int(err.size), "kind": kind, "reference": f"QuantLib CRR({steps})",
             "max_abs_over_K": float(err.max()), "mean_abs_over_K": float(err.mean()),
             "worst_point": {k: float(v[worst]) for k, v in g.items()}}
+
+
+def american_qdfp_test_set(n: int, seed: int = TEST_SEED) -> dict[str, np.ndarray]:
+    """Uniform over the trained domain with τ ≥ 7 days, in whole days (QuantLib prices whole
+    days, so both sides price the same contract)."""
+    from causalcast.options.quantlib_ref import quantlib_tau
+
+    pts = uniform_box(n, np.random.default_rng(seed), tau_min=7 * DAY)
+    pts["tau"] = np.maximum(quantlib_tau(pts["tau"]), 7 * DAY)
+    return pts
+
+
+def american_accuracy_qdfp(models: LoadedModels, n: int = 2000, seed: int = TEST_SEED,
+                           kind: str = "put", peer: str | None = "qdfp-fast") -> dict[str, Any]:
+    """The served American price against QuantLib's QdFp high-precision engine on random
+    in-domain options (τ ≥ 7 days), errors in units of K; with ``peer`` also that QuantLib
+    engine's own error on the same options (the accuracy a speed comparison is made at)."""
+    from causalcast.options.quantlib_ref import quantlib_price
+
+    pts = american_qdfp_test_set(n, seed)
+    args = (pts["m"] * STRIKE, STRIKE, pts["tau"], pts["sigma"], pts["rate"], pts["div"])
+    x = as_inputs(*args)
+    got = pinn_greeks(models, x, np.full(x.shape, kind == "call"), "american",
+                      greeks=False)["price"]
+    ref = quantlib_price(*args, kind=kind, style="american", engine="qdfp-high")
+    err = np.abs(got - ref) / STRIKE
+    worst = int(np.argmax(err))
+    out: dict[str, Any] = {
+        "n_points": n, "seed": seed, "kind": kind, "reference": "QuantLib QdFp high precision",
+        "max_abs_over_K": float(err.max()), "mean_abs_over_K": float(err.mean()),
+        "p99_abs_over_K": float(np.quantile(err, 0.99)),
+        "worst_point": {k: float(v[worst]) for k, v in pts.items()}}
+    if peer is not None:
+        other = np.abs(quantlib_price(*args, kind=kind, style="american", engine=peer)
+                       - ref) / STRIKE
+        out[peer] = {"max_abs_over_K": float(other.max()), "mean_abs_over_K": float(other.mean())}
+    return out
+
+
+def exercise_boundary(models: LoadedModels, sigma: np.ndarray, rate: np.ndarray,
+                      div: np.ndarray, taus: np.ndarray, step: float = 5e-4,
+                      tol: float = 1e-10) -> np.ndarray:
+    """The served American put's early-exercise boundary S*/K, shape (len(sigma), len(taus)):
+    scanning S/K upwards from 0.5 in steps of ``step``, the last point before the first at
+    which the served price exceeds the payoff by more than ``tol``·K (the price is floored at
+    the payoff, so the exercise region is where that floor binds); NaN where already S/K = 0.5
+    is continuation. A scan, not a bisection, so a region that is not one interval shows."""
+    grid = np.arange(0.5, 1.0 + step / 2, step)
+    n_p, n_t, n_m = len(sigma), len(taus), len(grid)
+    cols = [np.repeat(np.asarray(v, dtype=np.float64), n_t * n_m) for v in (sigma, rate, div)]
+    tau = np.tile(np.repeat(np.asarray(taus, dtype=np.float64), n_m), n_p)
+    m = np.tile(grid, n_p * n_t)
+    x = as_inputs(m * STRIKE, STRIKE, tau, *cols)
+    price = pinn_greeks(models, x, np.zeros(x.shape, bool), "american", greeks=False)["price"]
+    # the payoff exactly as the pricer floors it (K − S, S = m·K), so rounding is no signal
+    cont = (price > STRIKE - x.spot + tol * STRIKE).reshape(n_p * n_t, n_m)
+    first = np.where(cont.any(axis=1), cont.argmax(axis=1), n_m)
+    out = np.where(first > 0, grid[np.maximum(first - 1, 0)], np.nan)
+    return out.reshape(n_p, n_t)
+
+
+def boundary_monotone(boundary: np.ndarray, tol: float = 1e-12) -> dict[str, Any]:
+    """Whether each row of `exercise_boundary` never rises with τ (a put's boundary falls as
+    maturity grows; NaN, below the domain, must stay NaN)."""
+    b = np.where(np.isnan(boundary), -np.inf, boundary)
+    rises = np.diff(b, axis=1) > tol
+    return {"monotone": bool(not rises.any()), "rows": int(boundary.shape[0]),
+            "rows_not_monotone": int(rises.any(axis=1).sum()),
+            "largest_rise": float(np.max(np.where(np.isfinite(np.diff(b, axis=1)),
+                                                  np.diff(b, axis=1), 0.0), initial=0.0))}

@@ -1,15 +1,23 @@
-"""The American early-exercise premium network and its σ-derivative in numpy, without autograd.
+"""The American early-exercise premium network and its Greeks in numpy forward mode, no autograd.
 
-Why this exists: American implied volatility (`options.analytics.american_iv`) runs Newton on
-the premium and its vega for a whole chain, some thirty passes. Through torch each pass of
-2,000 quotes cost ~50 ms on two shared cores (graph bookkeeping and a backward pass for one
-derivative); the same MLP as float32 numpy matmuls with a first-order forward-mode tangent in σ
-costs a few ms. `pricer._premium_terms` (torch) stays the reference: tests check that both agree
-to float32 rounding.
+Why this exists: the served American price is the European value plus this premium, and its
+Greeks were autograd derivatives through torch (about 6 ms per thousand options on two shared
+cores, mostly graph bookkeeping and a double backward for gamma). American implied volatility
+(`options.analytics.american_iv`) runs Newton on the premium and its vega for a whole chain,
+some thirty passes. The same MLP as numpy matmuls carrying forward-mode tangents costs a
+fraction of that. `pricer._premium_terms` (torch) stays the reference: tests check that both
+agree to float32 rounding for the shipped weights and to ~1e-10 for a float64 copy.
 
-The features (see `pinn.AmericanPremium`) depend on σ only through v = σ√τ:
-f₁ = 2v/V_MAX − 1 and f₄ = tanh(ln m / (2v)); the output is −expm1(−rτ)·sigmoid(h), so
-∂/∂σ = −expm1(−rτ)·s(1 − s)·∂h/∂σ with ∂h/∂σ carried through the layers as a tangent.
+Network (see `pinn.AmericanPremium`): with L = ln m, v = σ√τ, the features are
+f₀ = L/0.7, f₁ = 2v/V_MAX − 1, f₂ = 20rτ − 1, f₃ = 20qτ − 1, f₄ = tanh(L/(2v)), and the output
+is p = B·s(h), B = −expm1(−rτ), s = sigmoid. The derivatives the Greeks need are ∂/∂m to second
+order and ∂/∂τ, ∂/∂σ, ∂/∂(rate slot) to first order: six rows per option (value and five
+tangents) carried through the layers in one stacked matmul per layer, with the activation's
+jets from `options.jets._activation_jets` (one jet algebra for both networks).
+
+The "rate slot" tangent is chosen per row: ∂/∂r for puts, ∂/∂q for rows evaluated at put
+coordinates on behalf of calls (put–call symmetry C(S, K, r, q) = P(K, S, q, r) maps the call's
+rate into the put's dividend slot).
 
 The matmuls run with one BLAS thread: (thousands × 64) @ (64 × 64) gains nothing from threads,
 and on shared cores OpenBLAS's spinning threads made a chain's Newton ~5x slower (measured 0.47 s
@@ -29,6 +37,9 @@ from causalcast.options.jets import _activation_jets, _Layer
 if TYPE_CHECKING:
     from causalcast.options.pinn import AmericanPremium
 
+# order of the tangents carried through the network, after the value
+TANGENTS = ("m", "mm", "tau", "sigma", "rate_slot")
+
 
 @cache
 def _blas() -> ThreadpoolController:
@@ -36,7 +47,7 @@ def _blas() -> ThreadpoolController:
 
 
 class PremiumJet:
-    """A frozen copy of a trained `AmericanPremium`: put premium per unit strike and ∂/∂σ."""
+    """A frozen copy of a trained `AmericanPremium`: put premium per unit strike and its jets."""
 
     def __init__(self, model: AmericanPremium) -> None:
         from causalcast.options.pinn import V_MAX
@@ -48,15 +59,22 @@ class PremiumJet:
         self.activation = model.cfg.activation
         self.v_max = V_MAX
 
+    @staticmethod
+    def _features(m: np.ndarray, tau: np.ndarray, sigma: np.ndarray, rate: np.ndarray,
+                  div: np.ndarray, v_max: float) -> tuple[np.ndarray, ...]:
+        """(features (n, 5), L, v, ratio = f₄) of `pinn.AmericanPremium`."""
+        v = sigma * np.sqrt(tau)
+        log_m = np.log(m)
+        ratio = np.tanh(log_m / (2.0 * v))
+        feats = np.stack([log_m / 0.7, 2.0 * v / v_max - 1.0, 20.0 * rate * tau - 1.0,
+                          20.0 * div * tau - 1.0, ratio], axis=1)
+        return feats, log_m, v, ratio
+
     def put_premium(self, m: np.ndarray, tau: np.ndarray, sigma: np.ndarray, rate: np.ndarray,
                     div: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(premium, ∂premium/∂σ) per unit strike of the American put at m = S/K, float64."""
         sq = np.sqrt(tau)
-        v = sigma * sq
-        log_m = np.log(m)
-        ratio = np.tanh(log_m / (2.0 * v))
-        feats = np.stack([log_m / 0.7, 2.0 * v / self.v_max - 1.0, 20.0 * rate * tau - 1.0,
-                          20.0 * div * tau - 1.0, ratio], axis=1)
+        feats, log_m, v, ratio = self._features(m, tau, sigma, rate, div, self.v_max)
         d_feats = np.zeros_like(feats)
         d_feats[:, 1] = 2.0 * sq / self.v_max
         d_feats[:, 4] = (1.0 - ratio * ratio) * (-log_m / (2.0 * v * v)) * sq
@@ -73,3 +91,59 @@ class PremiumJet:
         s = 1.0 / (1.0 + np.exp(-h))
         bound = -np.expm1(-rate * tau)
         return bound * s, bound * s * (1.0 - s) * dh
+
+    def put_premium_jets(self, m: np.ndarray, tau: np.ndarray, sigma: np.ndarray,
+                         rate: np.ndarray, div: np.ndarray,
+                         rate_slot_is_div: np.ndarray | bool = False) -> tuple[np.ndarray, ...]:
+        """(p, p_m, p_mm, p_τ, p_σ, p_slot) per unit strike of the American put premium at
+        m = S/K, float64; p_slot is ∂p/∂rate, or ∂p/∂div where ``rate_slot_is_div``."""
+        n = len(m)
+        feats, log_m, v, ratio = self._features(m, tau, sigma, rate, div, self.v_max)
+        slot_div = np.broadcast_to(np.asarray(rate_slot_is_div, dtype=bool), (n,))
+        # feature tangents (n, 5) per direction; f₄ = tanh(y), y = L/(2v)
+        y_m = 1.0 / (2.0 * v * m)
+        y_v = -log_m / (2.0 * v * v)
+        sech2 = 1.0 - ratio * ratio
+        v_tau = v / (2.0 * tau)
+        v_sigma = np.sqrt(tau)
+        zero = np.zeros(n)
+        f_m = np.stack([1.0 / (0.7 * m), zero, zero, zero, sech2 * y_m], axis=1)
+        f_mm = np.stack([-1.0 / (0.7 * m * m), zero, zero, zero,
+                         sech2 * (-2.0 * ratio * y_m * y_m - y_m / m)], axis=1)
+        f_tau = np.stack([zero, 2.0 * v_tau / self.v_max, 20.0 * rate, 20.0 * div,
+                          sech2 * y_v * v_tau], axis=1)
+        f_sigma = np.stack([zero, 2.0 * v_sigma / self.v_max, zero, zero,
+                            sech2 * y_v * v_sigma], axis=1)
+        f_slot = np.stack([zero, zero, np.where(slot_div, 0.0, 20.0 * tau),
+                           np.where(slot_div, 20.0 * tau, 0.0), zero], axis=1)
+        first, *rest = self.layers
+        w0 = first.weight_t
+        with _blas().limit(limits=1, user_api="blas"):
+            # the first layer is linear: each tangent is its feature tangent times W
+            stacked = np.concatenate([feats, f_m, f_mm, f_tau, f_sigma, f_slot]).astype(
+                self.dtype) @ w0
+            z, z_m, z_mm, z_tau, z_sigma, z_slot = (stacked[i * n:(i + 1) * n]
+                                                    for i in range(6))
+            z = z + first.bias
+            for layer in rest:
+                a, d1, d2 = _activation_jets(self.activation, z)
+                stacked = np.concatenate([a, d1 * z_m, d2 * z_m * z_m + d1 * z_mm, d1 * z_tau,
+                                          d1 * z_sigma, d1 * z_slot]) @ layer.weight_t
+                z, z_m, z_mm, z_tau, z_sigma, z_slot = (stacked[i * n:(i + 1) * n]
+                                                        for i in range(6))
+                z = z + layer.bias
+        h, h_m, h_mm, h_tau, h_sigma, h_slot = (np.asarray(t[:, 0], dtype=np.float64)
+                                                for t in (z, z_m, z_mm, z_tau, z_sigma, z_slot))
+        s = 1.0 / (1.0 + np.exp(-h))
+        s1 = s * (1.0 - s)
+        s2 = s1 * (1.0 - 2.0 * s)
+        growth = np.exp(-rate * tau)
+        bound = -np.expm1(-rate * tau)
+        p = bound * s
+        p_m = bound * s1 * h_m
+        p_mm = bound * (s2 * h_m * h_m + s1 * h_mm)
+        p_tau = rate * growth * s + bound * s1 * h_tau
+        p_sigma = bound * s1 * h_sigma
+        # B = −expm1(−rτ) moves with the rate slot only when it is the rate
+        p_slot = np.where(slot_div, 0.0, tau * growth * s) + bound * s1 * h_slot
+        return p, p_m, p_mm, p_tau, p_sigma, p_slot

@@ -6,8 +6,9 @@ the first time they are needed and kept for the life of the process (`load_model
 and puts of a batch come from one forward pass of each network. European Greeks come from a
 forward-mode jet of that pass (`causalcast.options.jets`: 2.5 ms per thousand options against
 5.5 ms for autograd's double backward; 0.13 ms once tabulated and compiled); the American
-premium's Greeks are autograd derivatives, and `pinn_greeks_autograd` (all autograd) is the
-reference the tests compare the served path to.
+premium's Greeks come from forward-mode jets of the premium network
+(`causalcast.options.premium_jet`), so no autograd runs on the serving path;
+`pinn_greeks_autograd` (all autograd) is the reference the tests compare the served path to.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
 
     ``is_call`` selects call or put per row (one output); ``None`` means both, returned as
     [calls, puts] from the same pass (the European network has a call and a put head; the
-    premium network runs once on the rows stacked with their symmetric call coordinates)."""
+    premium network runs once on the rows stacked with their symmetric call coordinates).
+    American values are the closed form plus the premium, floored at the payoff, as served."""
     m = t[0]
     if style == "european":
         out = models.european(*t)
@@ -128,7 +130,7 @@ def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
         return [torch.where(is_call, out[:, 0], out[:, 1])]
     if models.american is None:
         raise OptionInputError("style: no American network in the loaded weights")
-    eu = models.european(*t)
+    eu = _closed_form(*t)
     prem = _premium_terms(models, t, is_call)
     if is_call is not None:
         payoff = torch.where(is_call, m - 1.0, 1.0 - m).clamp(min=0.0)
@@ -138,24 +140,42 @@ def _network_values(models: LoadedModels, style: str, t: list[torch.Tensor],
             torch.maximum(eu[:, 1] + prem[1], (1.0 - m).clamp(min=0.0))]
 
 
+def _closed_form(m: torch.Tensor, tau: torch.Tensor, sigma: torch.Tensor, rate: torch.Tensor,
+                 div: torch.Tensor) -> torch.Tensor:
+    """Black–Scholes–Merton call and put per unit strike in torch, shape (n, 2): the base of
+    the American autograd reference (its Greeks by autograd check the served closed form's)."""
+    v = sigma * torch.sqrt(tau)
+    d1 = (torch.log(m) + (rate - div) * tau) / v + 0.5 * v
+    fwd_s, disc = m * torch.exp(-div * tau), torch.exp(-rate * tau)
+    ndtr = torch.special.ndtr
+    call = fwd_s * ndtr(d1) - disc * ndtr(d1 - v)
+    put = disc * ndtr(v - d1) - fwd_s * ndtr(-d1)
+    return torch.stack([call, put], dim=-1)
+
+
 def pinn_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None, style: str,
                 greeks: bool = True) -> dict[str, np.ndarray]:
     """Price (and Greeks) from the networks; inputs already validated.
 
-    European: the jets. American: the same European jets plus the early-exercise premium term
-    (autograd through the premium network), floored at the payoff — so an American option with
-    no premium (a call without dividends) is priced exactly as its European twin.
+    European: the jets. American: the exact European closed form plus the early-exercise
+    premium term (forward-mode jets of the premium network, `american_premium_greeks`), floored
+    at the payoff — so an American option with no premium (a call without dividends) is priced
+    exactly as the closed-form European value. The closed form, not the European network, is
+    the base because the premium was fitted to QuantLib's American prices minus the closed form
+    (`options.finetune`) and the network's own error (up to 8e-4·K) would otherwise be the
+    American error; it is also what American implied volatility inverts.
     ``is_call=None`` prices calls and puts of every row together: arrays of shape (2, n)."""
-    european = models.european_jet.greeks(x, is_call, greeks)
     if style == "european":
-        return european
-    if models.american is None:
-        raise OptionInputError("style: no American network in the loaded weights")
-    call_t = None if is_call is None else torch.from_numpy(np.ascontiguousarray(is_call))
-    premium = _autograd(lambda t: _premium_terms(models, t, call_t), x, greeks)
-    out = {k: european[k] + (premium[k] if is_call is None else premium[k][0])
-           for k in european}
+        return models.european_jet.greeks(x, is_call, greeks)
     calls = np.array([[True], [False]]) if is_call is None else is_call
+    keys = GREEKS if greeks else ("price",)
+    parts = [_greeks(x, kinds) for kinds in
+             ([np.ones(x.shape, bool), np.zeros(x.shape, bool)] if is_call is None
+              else [is_call])]
+    european = {k: np.stack([q[k] for q in parts]) if is_call is None else parts[0][k]
+                for k in keys}
+    premium = american_premium_greeks(models, x, is_call, greeks)
+    out = {k: european[k] + premium[k] for k in european}
     payoff = np.where(calls, x.spot - x.strike, x.strike - x.spot)
     exercise = out["price"] < payoff   # never below exercise value
     out["price"] = np.where(exercise, payoff, out["price"])
@@ -198,6 +218,41 @@ def american_premium(models: LoadedModels, x: OptionInputs,
         np.where(calls, x.div, x.rate), np.where(calls, x.rate, x.div))
     scale = x.strike * np.where(calls, x.moneyness, 1.0)
     return scale * prem, scale * d_sigma
+
+
+def american_premium_greeks(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None,
+                            greeks: bool = True) -> dict[str, np.ndarray]:
+    """Early-exercise premium and its Greeks in price units (vega per unit σ, theta per year,
+    rho per unit r), from forward-mode jets of the premium network (`premium_jet`): puts at
+    their own coordinates, calls by put–call symmetry as m·p(1/m, q, r), whose derivatives are
+    δ = p − p_m/m, Γ = p_mm/(m³K), ν = Km·p_σ, θ = −Km·p_τ, ρ = Km·∂p/∂q.
+    ``is_call=None``: calls and puts of every row, arrays of shape (2, n)."""
+    if models.american is None or models.american_jet is None:
+        raise OptionInputError("style: no American network in the loaded weights")
+    m = x.moneyness
+    if is_call is None:
+        calls = np.concatenate([np.ones(x.shape, bool), np.zeros(x.shape, bool)])
+        m, tau, sigma, rate, div, strike = (np.concatenate([a, a]) for a in
+                                            (m, x.tau, x.sigma, x.rate, x.div, x.strike))
+    else:
+        calls = np.asarray(is_call, dtype=bool)
+        tau, sigma, rate, div, strike = x.tau, x.sigma, x.rate, x.div, x.strike
+    m_put = np.where(calls, 1.0 / m, m)
+    put_rate, put_div = np.where(calls, div, rate), np.where(calls, rate, div)
+    scale = strike * np.where(calls, m, 1.0)
+    jet = models.american_jet
+    if not greeks:
+        out = {"price": scale * jet.put_premium(m_put, tau, sigma, put_rate, put_div)[0]}
+    else:
+        p, p_m, p_mm, p_tau, p_sigma, p_slot = jet.put_premium_jets(
+            m_put, tau, sigma, put_rate, put_div, rate_slot_is_div=calls)
+        out = {"price": scale * p,
+               "delta": np.where(calls, p - p_m / m, p_m),
+               "gamma": np.where(calls, p_mm / (m * m * m), p_mm) / strike,
+               "vega": scale * p_sigma, "theta": -scale * p_tau, "rho": scale * p_slot}
+    if is_call is None:
+        return {k: v.reshape(2, -1) for k, v in out.items()}
+    return out
 
 
 def pinn_greeks_autograd(models: LoadedModels, x: OptionInputs, is_call: np.ndarray | None,
