@@ -4,7 +4,7 @@
 import { api, problem } from "../api.js";
 import { chart } from "../charts.js";
 import { $, ready, section, status, table } from "../dom.js";
-import { escapeHtml, evidence, pct, price } from "../format.js";
+import { escapeHtml, evidence, pct, price, recorded } from "../format.js";
 import { liveTruth, reasonsList, reportsByVersion, statusBadge } from "../monitor.js";
 import { epoch, fanPoints } from "../series.js";
 
@@ -93,7 +93,7 @@ export async function render(root) {
     { caption: `as of ${f.as_of.slice(0, 10)}, last close ${price(f.last_close)}; model ${f.model}` }));
   const ref = f.model_versions[0];
   const v = versions.ok ? versions.data.versions.find((x) => x.ref === ref) : null;
-  const e = v && evidence(v.metrics);
+  const e = v && evidence(recorded(v));
   $("#evidence").innerHTML = section(`Evidence of ${ref}`, e ? `<div class="card"><dl>
       <dt>direction accuracy (95 % CI)</dt><dd>${e.accuracy}</dd><dt>always up</dt><dd>${e.alwaysUp}</dd>
       <dt>p DM vs naive</dt><dd>${e.pDM}</dd><dt>p direction</dt><dd>${e.pDirection}</dd>

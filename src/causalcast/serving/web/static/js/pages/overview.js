@@ -3,7 +3,7 @@
 // latest bar per served symbol.
 import { api, problem } from "../api.js";
 import { $, ready, section, status, table } from "../dom.js";
-import { escapeHtml, evidence } from "../format.js";
+import { escapeHtml, evidence, recorded } from "../format.js";
 import { liveTruth, reasonsList, reportsByVersion, statusBadge } from "../monitor.js";
 
 /** the live half of a card: status, reasons, live accuracy against the walk-forward one */
@@ -30,7 +30,7 @@ export async function render(root) {
     html += section("Production models", "<p>No model is in production: nothing passed the promotion gates. See <a href=\"/ui/models\">Models</a>.</p>");
   } else {
     const cards = versions.data.versions.map((v) => {
-      const e = evidence(v.metrics);
+      const e = evidence(recorded(v));
       const body = e ? `<dl>
         <dt>direction accuracy (95 % CI)</dt><dd>${e.accuracy}</dd>
         <dt>always-up baseline</dt><dd>${e.alwaysUp}</dd>
