@@ -6,9 +6,11 @@ and the HTML/JSON report - so every page has real numbers to show."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from causalcast.audit import run_audit
@@ -33,6 +35,45 @@ def build_home(home: Path, workers: int = 2) -> list[dict]:
     rows = promote_evaluated(ds, home)
     write_report([ds.evaluation], home / "report.html")
     return rows
+
+
+# Live truth for the monitor panels: forecasts the service answers from past bars (the
+# request's own `bars`) mature at once against the synthetic source, which holds the bars
+# after them, so the service's monitor poll scores them on its next pass.
+LIVE_ENDS = range(820, 880, 5)      # the last bar of each forecast's window (of 900)
+WINDOW = 100                        # bars sent per forecast (lookback 12 + indicator warm-up)
+
+
+def score_live_forecasts(url: str, key: str, timeout_s: float = 60.0) -> dict:
+    """Ask the running service for forecasts from past bars of every symbol (and once from
+    its own bars, as the Symbol page does), then wait until its monitor has scored every
+    matured one; returns GET /v1/monitor's report of the production version."""
+    frames, _ = resolve_source(DATA)
+    headers = {"X-API-Key": key}
+    for symbol, frame in frames.items():
+        for end in LIVE_ENDS:
+            window = frame.iloc[end - WINDOW:end]
+            bars = [{"date": d.isoformat(), **{k: float(row[k]) for k in
+                                               ("open", "high", "low", "close", "volume")}}
+                    for d, row in window.iterrows()]
+            r = httpx.post(f"{url}/v1/forecast", headers=headers,
+                           json={"symbol": symbol, "bars": bars}, timeout=30)
+            assert r.status_code == 200, r.text
+        # today's forecast (never matures): logged now, so page visits add no new rows
+        today = httpx.post(f"{url}/v1/forecast", headers=headers, json={"symbol": symbol},
+                           timeout=30)
+        assert today.status_code == 200, today.text
+        served = today.json()["model_versions"][0]
+    horizons = 2
+    expected = len(frames) * len(LIVE_ENDS) * horizons
+    deadline = time.time() + timeout_s
+    while True:
+        reports = httpx.get(f"{url}/v1/monitor", headers=headers).json()["reports"]
+        report = next((r for r in reports if r["version"] == served), None)
+        if report and report["distinct_scored"] >= expected:
+            return report
+        assert time.time() < deadline, f"monitor scored too few forecasts: {reports}"
+        time.sleep(0.5)
 
 
 # The strategy builder against POST /v1/options/strategy (test_dashboard_browser.py).

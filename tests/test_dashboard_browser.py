@@ -3,7 +3,9 @@
 page renders its data within 1 s, at 1280 px and phone width, with no console error, no
 request leaving 127.0.0.1 and no serious accessibility violation (axe); promotion and
 rollback through the UI change the registry and are refused without the key; the strategy
-builder, driven through its controls, shows exactly what POST /v1/options/strategy returns.
+builder, driven through its controls, shows exactly what POST /v1/options/strategy returns;
+the Overview and Symbol pages show the live monitor's status, reasons and live-vs-walk-forward
+accuracy exactly as GET /v1/monitor reports them, on forecasts the service answered and scored.
 
 Screenshots of every page go to the test's output folder (and, with
 CAUSALCAST_SCREENSHOTS=folder, there too: docs/img/ holds a committed set)."""
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,7 +26,7 @@ from causalcast.options.analytics.legs import preset_legs
 from causalcast.options.inputs import DAY
 from causalcast.registry import Lineage, Registry
 from causalcast.serving.web.pages import PAGES
-from tests.dashboard_support import build_home, page_shows, same_legs
+from tests.dashboard_support import NUMBER, build_home, page_shows, same_legs, score_live_forecasts
 from tests.serving_support import Server
 
 pytestmark = pytest.mark.slow
@@ -78,7 +81,13 @@ def _lineage(v):
 
 @pytest.fixture(scope="module")
 def server(home):
-    srv = Server(home, "--poll", "0.5", api_key=KEY).wait_ready()
+    srv = Server(home, "--poll", "0.5", "--monitor-every", "2", "--log-flush-ms", "50",
+                 api_key=KEY).wait_ready()
+    try:   # every page shows live truth: forecasts answered and scored before any test
+        score_live_forecasts(srv.url, KEY)
+    except BaseException:
+        srv.stop()
+        raise
     yield srv
     srv.stop()
 
@@ -448,6 +457,89 @@ def test_promote_and_rollback_through_the_ui(browser, server, home):
         w.page.click("#promote")
         w.page.wait_for_selector("#action-result:has-text('needs an API key')")
         assert _production(home) == "ridge/global:1"
+    finally:
+        w.close()
+
+
+def _monitor(server) -> dict:
+    """GET /v1/monitor's report of ridge/global:1, once its scored forecasts are published
+    (a promotion by another test moves production away for a poll or two)."""
+    for _ in range(40):
+        reports = httpx.get(server.url + "/v1/monitor", headers={"X-API-Key": KEY}).json()
+        report = next((r for r in reports["reports"] if r["version"] == "ridge/global:1"),
+                      None)
+        if report and report["scored"]:
+            return report
+        time.sleep(0.5)
+    raise AssertionError(f"no scored report of ridge/global:1: {reports}")
+
+
+def _interval_is(text: str, block: dict, what: str) -> None:
+    """``text`` is "a % [lo, hi] % (n = N)" with the block's accuracy (or observed rate),
+    Wilson bounds and n, to the 0.1 % it is shown with."""
+    shown = [float(x) for x in NUMBER.findall(text)]
+    value = block.get("accuracy", block.get("observed"))
+    assert len(shown) == 4, (what, text)
+    for got, want in zip(shown[:3], (value, block["ci_low"], block["ci_high"]), strict=True):
+        assert abs(got - 100 * want) <= 0.05 + 1e-9, (what, text, block)
+    assert shown[3] == block["n"], (what, text, block)
+    assert text.count("%") == 2, (what, text)          # units on the value and the interval
+
+
+def _compared(report: dict) -> dict:
+    h = report["walk_forward"].get("horizon") or min(int(k) for k in report["live"])
+    return report["live"][str(h)]
+
+
+def _coverage(live: dict, nominal: float) -> dict:
+    return next(c for c in live["coverage"] if abs(c["nominal"] - nominal) < 1e-9)
+
+
+def test_live_truth_on_the_pages_is_the_monitors(browser, server, shots):
+    """Scored forecasts: the Overview card and the Symbol page show the status, the reasons
+    and the live accuracy with its interval (beside the walk-forward one) and coverage that
+    GET /v1/monitor returns; the status column matches /v1/models."""
+    w = Watched(browser, server, WIDTHS["desktop"])
+    try:
+        before = _monitor(server)
+        assert before["status"] in ("ok", "watch", "degraded"), before["status"]
+        live = _compared(before)
+        assert live["direction"]["n"] >= 30, live          # 3 symbols x 12 bars scored
+
+        w.open(server.url + "/")
+        card = w.page.locator("article[data-version='ridge/global:1']")
+        after = _monitor(server)
+        statuses = {before["status"], after["status"]}  # drift may move with new rows
+        assert "No walk-forward evaluation" not in card.inner_text()   # evidence beside it
+        assert card.get_by_test_id("monitor-status").inner_text() in statuses
+        _interval_is(card.get_by_test_id("live-accuracy").inner_text(), live["direction"],
+                     "overview live accuracy")
+        reasons = card.get_by_test_id("monitor-reasons").text_content() if (
+            before["reasons"]) else ""
+        assert any(all(r in reasons for r in rep["reasons"]) for rep in (before, after)), \
+            (reasons, before["reasons"])
+        served = httpx.get(server.url + "/v1/models", headers={"X-API-Key": KEY}).json()
+        column = w.page.locator("#content table tbody tr td:nth-child(5)").all_inner_texts()
+        assert column == [m["monitor_status"] for m in served["models"]], column
+
+        w.open(server.url + "/ui/symbol?symbol=SYN001")
+        panel = w.page.locator("#live")
+        evidence = w.page.inner_text("#evidence")
+        assert "ridge/global:1" in evidence and "No walk-forward evaluation" not in evidence
+        assert panel.get_by_test_id("monitor-status").inner_text() in statuses
+        _interval_is(panel.get_by_test_id("live-accuracy").inner_text(), live["direction"],
+                     "symbol live accuracy")
+        _interval_is(panel.get_by_test_id("walk-forward-accuracy").inner_text(),
+                     before["walk_forward"], "walk-forward accuracy")
+        for nominal in (0.8, 0.95):
+            _interval_is(panel.get_by_test_id(f"coverage-{round(100 * nominal)}").inner_text(),
+                         _coverage(live, nominal), f"{nominal:.0%} coverage")
+        text = panel.inner_text()
+        assert "no scored forecasts yet" not in text and "NaN" not in text, text
+        w.page.screenshot(path=str(shots / "symbol-live.png"), full_page=True)
+        _publish(shots / "symbol-live.png")
+        assert not w.errors, w.errors
+        assert not w.external, w.external
     finally:
         w.close()
 

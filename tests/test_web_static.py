@@ -140,3 +140,25 @@ def test_promote_and_rollback_endpoints_go_through_the_gates(tmp_path):
             if e["by"] == "dashboard"] == [
         (1, "promote", "production"), (1, "replaced", "archived"), (2, "promote", "production"),
         (2, "rollback", "archived"), (1, "rollback", "production")]
+
+
+def test_version_rows_carry_their_attached_evaluation(tmp_path):
+    """The main job attaches walk-forward evidence after registering a fit: the pages get
+    it with the version (the latest attachment), and null where none is attached."""
+    from causalcast.registry import Lineage, Registry
+
+    with Registry.open(tmp_path) as reg:
+        bare, evaluated = (reg.register_version("m", weights_file(k), {}, {"val_loss": 1.0},
+                                                Lineage("0" * 64, {}, {})) for k in range(2))
+        reg.attach_evaluation(evaluated.ref, {"walk_forward": {"accuracy": 0.5}}, by="t")
+        reg.attach_evaluation(evaluated.ref, {"walk_forward": {"accuracy": 0.6}}, by="t")
+    client = TestClient(create_app(ServeConfig(home=tmp_path, api_key="secret")))
+    key = {"X-API-Key": "secret"}
+    rows = {v["ref"]: v for v in client.get("/v1/registry/versions", headers=key).json()
+            ["versions"]}
+    assert rows[bare.ref]["evaluation"] is None and rows[bare.ref]["evaluated_at"] is None
+    assert rows[evaluated.ref]["evaluation"] == {"walk_forward": {"accuracy": 0.6}}
+    assert rows[evaluated.ref]["metrics"] == {"val_loss": 1.0}     # the record, unchanged
+    assert rows[evaluated.ref]["evaluated_at"]
+    one = client.get(f"/v1/registry/versions/{evaluated.version_id}", headers=key).json()
+    assert one["evaluation"] == rows[evaluated.ref]["evaluation"]

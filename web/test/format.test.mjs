@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DASH, escapeHtml, evidence, pct, pctInterval, pValue, price } from "../src/js/format.js";
+import { DASH, escapeHtml, evidence, pct, pctInterval, pValue, price, recorded } from "../src/js/format.js";
 
 test("percentages carry their unit and intervals their bounds", () => {
   assert.equal(pct(0.5234), "52.3 %");
@@ -40,4 +40,13 @@ test("evidence reads a version's recorded walk-forward metrics", () => {
 
 test("html is escaped", () => {
   assert.equal(escapeHtml('<a href="x">&\'</a>'), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+});
+
+test("a version's evidence is its metrics overlaid by its attached evaluation", () => {
+  const wf = { accuracy: 0.612, ci_low: 0.577, ci_high: 0.647, always_up: 0.491, n: 738 };
+  const v = { metrics: { val_loss: 1, walk_forward: { accuracy: 0.1 } }, evaluation: { walk_forward: wf } };
+  assert.deepEqual(recorded(v), { val_loss: 1, walk_forward: wf });
+  assert.equal(evidence(recorded(v)).accuracy, "61.2 % [57.7, 64.7] %");
+  assert.equal(evidence(recorded({ metrics: { val_loss: 1 }, evaluation: null })), null);
+  assert.deepEqual(recorded(undefined), {});
 });

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -51,6 +53,14 @@ from causalcast.registry.sqlite_health import (
 from causalcast.registry.sqlite_predictions import SQLitePredictions
 from causalcast.registry.sqlite_versions import SQLiteVersions, _loads, _seconds_between
 
+# Connections this process holds open, per database file. POSIX locks belong to the process:
+# closing any descriptor of the file (the raw header check opens one) drops the locks of every
+# connection still open on it, and another process then checkpoints and deletes the WAL under
+# them ("disk I/O error"; sqlite.org/howtocorrupt.html 2.2). So the header is read only while
+# none is open here (a connection already open proved the file), under this lock.
+_OPEN: Counter[str] = Counter()
+_OPEN_GUARD = threading.Lock()
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
 class SQLiteStore(SQLiteVersions, SQLitePredictions):
     """`MetadataStore` in one SQLite file. One instance per process (connections do not survive
@@ -65,6 +75,8 @@ class SQLiteStore(SQLiteVersions, SQLitePredictions):
         `NotFoundError` when absent and ``create`` is false) names the file and the problem.
         An existing file is never recreated, whatever its state."""
         self.path = Path(path)
+        self._key = str(self.path.resolve())
+        self._closed = False
         self.busy_timeout_s = busy_timeout_s
         lock = setup_lock or nullcontext
         creating = False
@@ -76,7 +88,9 @@ class SQLiteStore(SQLiteVersions, SQLitePredictions):
                     if not create:
                         raise NotFoundError(f"registry database {self.path}: does not exist")
                     creating = True
-                    self._conn = self._connect("rwc")
+                    with _OPEN_GUARD:
+                        self._conn = self._connect("rwc")
+                        _OPEN[self._key] += 1
                     self._conn.execute("PRAGMA journal_mode = WAL")
                     self._migrate(nullcontext)
                 elif self.path.stat().st_size == 0:
@@ -85,12 +99,15 @@ class SQLiteStore(SQLiteVersions, SQLitePredictions):
                         f"it over existing data: restore a backup (`causalcast registry "
                         f"restore`) or rebuild it (`causalcast registry recover`)")
         if not creating:
-            check_database_header(self.path)
-            self._conn = self._connect("rw")
+            with _OPEN_GUARD:
+                if not _OPEN[self._key]:
+                    check_database_header(self.path)
+                self._conn = self._connect("rw")
+                _OPEN[self._key] += 1
             try:
                 self._prove(lock, create)
             except BaseException:
-                self._conn.close()
+                self.close()
                 raise
 
     def _tables(self) -> set[str]:
@@ -154,7 +171,13 @@ class SQLiteStore(SQLiteVersions, SQLitePredictions):
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
-        self._conn.close()
+        with _OPEN_GUARD:
+            self._conn.close()
+            if not self._closed:
+                self._closed = True
+                _OPEN[self._key] -= 1
+                if not _OPEN[self._key]:
+                    del _OPEN[self._key]
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

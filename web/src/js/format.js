@@ -34,6 +34,12 @@ export function price(x, digits = 2) {
   return isNum(x) ? x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : DASH;
 }
 
+/** what a version row says about its evidence: its metrics overlaid by its latest attached
+ * evaluation (the evaluation wins, as the promotion gates read them) */
+export function recorded(version) {
+  return { ...((version && version.metrics) || {}), ...((version && version.evaluation) || {}) };
+}
+
 /** the main numbers of a version's recorded walk-forward evidence, or null */
 export function evidence(metrics) {
   const wf = metrics && metrics.walk_forward;

@@ -76,8 +76,15 @@ def _json(payload: Any) -> Response:
                     media_type="application/json")
 
 
-def version_dict(v: ModelVersion) -> dict[str, Any]:
-    return {"ref": v.ref, **asdict(v)}
+def version_dict(v: ModelVersion, reg: Registry | None = None) -> dict[str, Any]:
+    """The version's record, with (given the registry) its latest attached evaluation: the
+    main job registers each final fit once and attaches its walk-forward evidence afterwards,
+    so ``metrics`` alone would show a production model without its evidence. The pages read
+    ``{**metrics, **evaluation}``, as the promotion gates and the forecasts' evidence do."""
+    record = None if reg is None else reg.evaluation_record(v.version_id)
+    return {"ref": v.ref, **asdict(v),
+            "evaluation": None if record is None else record.evaluation,
+            "evaluated_at": None if record is None else record.created_at}
 
 
 # ------------------------------------------------------------------ registry
@@ -90,7 +97,7 @@ async def list_versions(request: Request, name: str | None = None,
     def work() -> list[dict[str, Any]]:
         with _registry(request) as reg:
             try:
-                return [version_dict(v) for v in reg.versions(name, stage)]
+                return [version_dict(v, reg) for v in reg.versions(name, stage)]
             except RegistryError as exc:
                 raise HTTPException(422, str(exc)) from exc
     return _json({"versions": await run_in_threadpool(work)})
@@ -105,7 +112,7 @@ async def show_version(request: Request,
             v = reg.get_version(version_id)
             history = [asdict(e) for e in reg.history(v.name) if e.version_id == v.version_id]
             gates = [g.to_dict() for g in reg.check_gates(v.version_id)]
-            return {**version_dict(v), "history": history, "gates": gates}
+            return {**version_dict(v, reg), "history": history, "gates": gates}
     return _json(await run_in_threadpool(work))
 
 
@@ -134,7 +141,7 @@ async def promote(request: Request, body: PromoteRequest) -> Response:
                 raise
             except RegistryError as exc:
                 raise HTTPException(422, str(exc)) from exc
-            return {"promoted": True, "version": version_dict(result.version),
+            return {"promoted": True, "version": version_dict(result.version, reg),
                     "gates": [r.to_dict() for r in result.gates]}
     return _json(await run_in_threadpool(work))
 
@@ -150,7 +157,7 @@ async def rollback(request: Request, body: RollbackRequest) -> Response:
                 raise
             except RegistryError as exc:
                 raise HTTPException(409, str(exc)) from exc
-            return {"restored": version_dict(restored)}
+            return {"restored": version_dict(restored, reg)}
     return _json(await run_in_threadpool(work))
 
 

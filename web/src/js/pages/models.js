@@ -2,7 +2,7 @@
 // promotion / rollback through the gates (behind the API key; refusals show every verdict).
 import { api, problem } from "../api.js";
 import { $, ready, section, status, table } from "../dom.js";
-import { escapeHtml, evidence, DASH } from "../format.js";
+import { DASH, escapeHtml, evidence, recorded } from "../format.js";
 
 function gatesTable(gates) {
   if (!gates || !gates.length) return "<p class=\"note\">No gate applies to this move.</p>";
@@ -31,7 +31,9 @@ async function showDetail(versionId) {
     <h3>Promotion gates, checked now</h3>${gatesTable(v.gates)}
     <h3>Stage history</h3>${history}
     <h3>Lineage</h3><pre tabindex="0">${escapeHtml(JSON.stringify(lineage, null, 2))}</pre>
-    <h3>Recorded metrics</h3><pre tabindex="0">${escapeHtml(JSON.stringify(v.metrics, null, 2))}</pre>`;
+    <h3>Recorded metrics</h3><pre tabindex="0">${escapeHtml(JSON.stringify(v.metrics, null, 2))}</pre>
+    <h3>Attached evaluation${v.evaluated_at ? ` (${escapeHtml(v.evaluated_at.slice(0, 19))} UTC)` : ""}</h3>${v.evaluation
+      ? `<pre tabindex="0">${escapeHtml(JSON.stringify(v.evaluation, null, 2))}</pre>` : "<p>None attached: the evidence above is the recorded metrics'.</p>"}`;
   const reason = () => $("#reason").value;
   const promote = $("#promote");
   if (promote) promote.addEventListener("click", () => act("/v1/registry/promote", { version_id: v.version_id, reason: reason() }, v.version_id));
@@ -71,7 +73,7 @@ async function renderList() {
   const versions = all.filter((v) => showFolds || !/\/fold\d+$/.test(v.name));
   list.innerHTML = table(["version", "stage", "accuracy (95 % CI)", "always up", "p DM", "p direction", "grade", "created (UTC)", "evaluated from", "details"],
     versions.map((v) => {
-      const e = evidence(v.metrics);
+      const e = evidence(recorded(v));
       return [escapeHtml(v.ref), v.stage === "production" ? '<span class="ok">production</span>' : escapeHtml(v.stage),
         e ? e.accuracy : DASH, e ? e.alwaysUp : DASH, e ? e.pDM : DASH, e ? e.pDirection : DASH,
         e ? `<span class="grade">${escapeHtml(e.grade)}</span>` : DASH, escapeHtml(v.created_at.slice(0, 19)),
