@@ -258,8 +258,8 @@ def test_option_price_on_the_page_is_the_services(browser, server):
             "options": [{"spot": 105, "strike": 100, "tau": 0.75, "sigma": 0.3, "rate": 0.02,
                          "div": 0, "kind": "put", "style": "european"}], "method": "pinn"})
         assert shown == f"{r.json()['results'][0]['price']:.4f}"
-        slots = w.page.inner_text("#slots")  # the analytics endpoints exist on this server
-        assert "POST /v1/options/implied-vol: available on this server" in slots, slots
+        chains = w.page.inner_text("#chain")  # the chain section lists the stored chains
+        assert "Show chain and smile" in chains and "HTTP" not in chains, chains
         builder = w.page.inner_text("#strategy-builder")
         assert "POST /v1/options/strategy: available on this server" in builder, builder
         assert not w.errors, w.errors
@@ -553,6 +553,199 @@ def test_without_the_key_data_is_refused_and_the_page_says_so(browser, server, h
                            ("/v1/registry/rollback", {"name": "ridge/global"})):
             assert httpx.post(server.url + path, json=body).status_code == 401
         assert _production(home) == "ridge/global:1"
+        assert not w.external, w.external
+    finally:
+        w.close()
+
+
+# ------------------------------------------------------------------ Options: chain and smile
+
+CHAIN = "SYN"
+
+
+@pytest.fixture(scope="module")
+def stored_chain(home):
+    """A synthetic arbitrage-free chain (known SVI slices, bid-ask noise, a few far quotes
+    flagged) imported into the serve's default store (home/data), as `causalcast options chain
+    import` does; the service reads the store per request."""
+    from causalcast.options.analytics.chain_source import store_chain, stored_underlyings
+    from causalcast.options.analytics.synthetic import synthetic_chain
+
+    if CHAIN not in stored_underlyings(home / "data"):
+        store_chain(synthetic_chain(n_strikes=21), CHAIN, home / "data")
+    return CHAIN
+
+
+def _api(server, path: str, body: dict | None = None) -> dict:
+    headers = {"X-API-Key": KEY}
+    r = (httpx.get(server.url + path, headers=headers, timeout=60) if body is None
+         else httpx.post(server.url + path, headers=headers, json=body, timeout=60))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _show_chain(w: Watched, underlying: str) -> dict:
+    """Show the chain through the page; returns the bodies the page posted, by path."""
+    w.page.select_option("#c-underlying", underlying)
+    with w.page.expect_response("**/v1/options/implied-vol") as iv, \
+            w.page.expect_response("**/v1/options/surface") as surface:
+        w.page.get_by_role("button", name="Show chain and smile").click()
+    w.page.wait_for_selector("#chain-out[data-state='fresh'], #chain-out[data-state='error']")
+    return {"iv": iv.value.request.post_data_json,
+            "surface": surface.value.request.post_data_json}
+
+
+def test_options_chain_and_smile_show_the_services_numbers(browser, server, shots,
+                                                            stored_chain):
+    """A stored chain through the page: every implied vol in the chain table, each quote's
+    status (fitted, or excluded and why), the smile fit report and the smile chart equal what
+    GET /v1/options/chains/{underlying}, POST /v1/options/implied-vol and /surface return;
+    the page still loads within 1 s with a chain stored, and stays accessible and offline."""
+    import pandas as pd
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.dashboard_support import agrees
+
+    w = Watched(browser, server, WIDTHS["desktop"])
+    try:
+        w.open(server.url + "/ui/options")
+        visits = [w.open(server.url + "/ui/options") for _ in range(3)]
+        assert statistics.median(v["ready"] for v in visits) <= MAX_LOAD_MS, visits
+        assert statistics.median(v["load"] for v in visits) <= MAX_LOAD_MS, visits
+        sent = _show_chain(w, stored_chain)
+
+        chain = _api(server, f"/v1/options/chains/{stored_chain}")
+        usable = [i for i, flag in enumerate(chain["flags"]) if flag is None]
+        rows = [chain["chain"][i] for i in usable]
+        assert 0 < chain["flagged"] < chain["quotes"]       # the chain has flagged quotes
+        assert sent["iv"] == {"chain": rows, "style": "european", "rate": 0.04}
+        assert {k: v for k, v in sent["surface"].items() if k != "smile_points"} == sent["iv"]
+        iv = _api(server, "/v1/options/implied-vol", sent["iv"])
+        surface = _api(server, "/v1/options/surface", sent["surface"])
+        # why each posted quote is not in the fit, by chain row
+        not_fitted = {usable[e["row"]]: e["reason"] for e in surface["excluded"] if "row" in e}
+        assert not_fitted and not any("expiry skipped" in e["reason"]
+                                      for e in surface["excluded"])
+
+        page = w.page
+        summary = page.get_by_test_id("chain-summary").inner_text()
+        assert f"{chain['quotes']} quotes" in summary and f"{chain['flagged']} flagged" in summary
+        for e in chain["expiries"]:
+            page.select_option("#c-expiry", e["expiry"])
+            for i, row in enumerate(chain["chain"]):
+                if row["expiry"] != e["expiry"]:
+                    continue
+                status = page.get_by_test_id(f"status-{i}").inner_text()
+                shown_iv = page.get_by_test_id(f"iv-{i}").inner_text()
+                if chain["flags"][i] is not None:
+                    assert status == f"excluded: {chain['flags'][i]}", (i, status)
+                    assert shown_iv == "\u2013", (i, shown_iv)
+                    continue
+                j = usable.index(i)
+                if iv["implied_volatility"][j] is None:
+                    assert status == f"no implied vol: {iv['reason'][j]}", (i, status)
+                    continue
+                agrees(shown_iv, iv["implied_volatility"][j], f"implied vol of row {i}")
+                assert status == (f"not in the fit: {not_fitted[i]}" if i in not_fitted
+                                  else "fitted"), (i, status)
+            # the smile chart of this expiry: the fitted quotes and the SVI curve, in vol points
+            fit = next(s for s in surface["expiries"]
+                       if pd.Timestamp(s["expiry"]) == pd.Timestamp(e["expiry"]))
+            drawn = page.evaluate("""() => { const u = window.__charts.filter(c =>
+                c._el.querySelector('.title').textContent.startsWith('Smile at')).pop();
+                return u.data; }""")
+            market = dict(zip(fit["smile"]["strike"], fit["smile"]["implied_volatility"],
+                              strict=True))
+            curve = dict(zip(fit["smile"]["fit_strike"],
+                             fit["smile"]["fit_implied_volatility"], strict=True))
+            assert drawn[0] == sorted(set(market) | set(curve))
+            assert drawn[1] == [pytest.approx(100 * market[k]) if k in market else None
+                                for k in drawn[0]]
+            assert drawn[2] == [pytest.approx(100 * curve[k]) if k in curve else None
+                                for k in drawn[0]]
+
+        # the fit report: per expiry RMSE (vol points), quotes used/excluded, butterfly flags
+        for j, e in enumerate(chain["expiries"]):
+            fit = next(s for s in surface["expiries"]
+                       if pd.Timestamp(s["expiry"]) == pd.Timestamp(e["expiry"]))
+            agrees(page.get_by_test_id(f"rmse-{j}").inner_text(), fit["rmse_vol_points"],
+                   f"RMSE of {e['expiry']}")
+            assert page.get_by_test_id(f"used-{j}").inner_text() == str(fit["quotes_used"])
+            excluded = sum(1 for i, row in enumerate(chain["chain"])
+                           if row["expiry"] == e["expiry"]
+                           and (chain["flags"][i] is not None or i in not_fitted))
+            assert page.get_by_test_id(f"excluded-{j}").inner_text() == str(excluded)
+            assert excluded + fit["quotes_used"] == e["quotes"]
+            assert page.get_by_test_id(f"butterfly-quotes-{j}").inner_text().startswith(
+                "yes" if fit["butterfly_arbitrage_in_quotes"] else "no")
+            assert page.get_by_test_id(f"butterfly-fit-{j}").inner_text().startswith(
+                "yes" if fit["butterfly_free"] else "no")
+        calendar = page.get_by_test_id("calendar").inner_text()
+        assert ("none detected" in calendar) == (not surface["calendar_arbitrage"]), calendar
+
+        results = Axe().run(page)
+        serious = [v for v in results.response["violations"]
+                   if v.get("impact") in ("serious", "critical")]
+        assert not serious, results.generate_report()
+        page.screenshot(path=str(shots / "options-chain.png"), full_page=True)
+        _publish(shots / "options-chain.png")
+        page.set_viewport_size(WIDTHS["phone"])
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 1
+        assert not w.errors, w.errors
+        assert not w.external, w.external
+    finally:
+        w.close()
+
+
+def test_strategy_builder_uses_the_shown_chain_for_the_market_distribution(browser, server,
+                                                                           stored_chain):
+    """With a chain shown, the builder sends its usable quotes to POST /v1/options/strategy
+    and shows the market's distribution beside flat σ and the model's: every number equal to
+    that endpoint's answer for the same chain (the page computes none itself)."""
+    w = Watched(browser, server, WIDTHS["desktop"])
+    form = w.page.locator("#strategy-form")
+    try:
+        w.open(server.url + "/ui/options")
+        assert w.page.locator("#s-chain").is_disabled()       # no chain shown yet
+        sent = _show_chain(w, stored_chain)
+        rows = sent["iv"]["chain"]
+        chain = _api(server, f"/v1/options/chains/{stored_chain}")
+        assert w.page.locator("#s-chain").is_checked()
+        assert w.page.locator("#s-spot").is_disabled()
+        assert float(w.page.input_value("#s-spot")) == chain["spot"]
+
+        form.get_by_label("strategy").select_option(label="iron condor")
+        form.get_by_label("strikes, ascending").fill("90, 95, 105, 110")
+        form.get_by_label("expiry (calendar days)").fill("45")
+        form.get_by_role("button", name="Use preset").click()
+        form.get_by_label("add a forecast model's Student-t").check()
+        condor = [{k: v for k, v in leg.as_dict().items() if v is not None}
+                  for leg in preset_legs("iron-condor", [90, 95, 105, 110], 45 * DAY)]
+        model = {"mu": 0.005, "sigma": 0.06, "nu": 5.0, "horizon": 30 * DAY}
+        body = _evaluate(w)
+        assert body["chain"] == rows and "spot" not in body and "div" not in body
+        same_legs(body["legs"], condor)
+        assert body["forecast"] == pytest.approx(model, rel=1e-12)
+        api = _api(server, "/v1/options/strategy", {"legs": condor, "rate": 0.04,
+                                                    "sigma": 0.2, "chain": rows,
+                                                    "forecast": model})
+        assert set(api["distributions"]) == {"lognormal", "market", "model"}
+        page_shows(w.page, api)                    # POP and expected P&L of all three laws
+        market = w.page.get_by_test_id("pop-market")
+        assert market.is_visible() and "market" in w.page.locator(
+            "#strategy-out tr", has=market).inner_text()
+        assert "chain's fitted surface" in w.page.inner_text("#strategy-out")
+
+        # without the chain: flat σ and the model only, spot and dividend sent again
+        form.get_by_label("use the chain of").uncheck()
+        form.get_by_label("add a forecast model's Student-t").uncheck()
+        body = _evaluate(w)
+        assert "chain" not in body and body["spot"] == chain["spot"] and "div" in body
+        api = _api(server, "/v1/options/strategy", body)
+        assert set(api["distributions"]) == {"lognormal"}
+        page_shows(w.page, api)
+        assert not w.errors, w.errors
         assert not w.external, w.external
     finally:
         w.close()

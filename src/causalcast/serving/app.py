@@ -22,6 +22,7 @@ from causalcast.registry.urls import as_home
 from causalcast.serving import (
     routes_admin,
     routes_analytics,
+    routes_chains,
     routes_forecast,
     routes_options,
     web,
@@ -44,7 +45,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 # Every route module's router; a new module (e.g. routes_analytics) adds its router here.
 ROUTERS = (routes_admin.router, routes_forecast.router, routes_options.router,
-           routes_analytics.router)
+           routes_analytics.router, routes_chains.router)
 
 
 def registry_exists(home: Path) -> bool:

@@ -80,17 +80,24 @@ def _forward(jobs: Sequence[WindowJob]) -> list[dict[str, np.ndarray]]:
     return out  # type: ignore[return-value]
 
 
+def serving_store(home: Any, store: str | Path | None) -> str | None:
+    """The service's market data store (bars and option chains): the configured store, else
+    the default store under the service's home. A database home has no folder of its own:
+    only a configured store is read then (None)."""
+    if store is not None:
+        return str(store)
+    home = as_home(home)
+    return str(home / "data") if isinstance(home, Path) else None
+
+
 class ModelHub:
     def __init__(self, home: Path | str, *, data_source: str | None = None,
                  cache_items: int = 50_000, max_batch: int = 256, metrics: Any = None,
                  store: str | Path | None = None, prediction_log: Any = None):
         self.home = as_home(home)  # a folder, or a postgresql:// URL
         self.data_source = data_source
-        # Where bars of symbols without a model of their own are looked up: the configured
-        # store, else the default store under the service's home.
-        # (A database home has no folder of its own: only a configured store is read then.)
-        self.store: str | None = (str(store) if store is not None else
-                                  str(self.home / "data") if isinstance(self.home, Path) else None)
+        # Where bars of symbols without a model of their own are looked up (see serving_store).
+        self.store: str | None = serving_store(self.home, store)
         self.state = ServingState(error="not loaded yet")
         self.cache = LRUCache(cache_items)
         self.batcher: MicroBatcher[WindowJob, dict] = MicroBatcher(

@@ -84,7 +84,14 @@ async def implied_vol(req: ImpliedVolRequest) -> dict[str, Any]:
 def _surface(req: SurfaceRequest) -> dict[str, Any]:
     from causalcast.options.analytics.surface import fit_surface
 
-    return json_safe(fit_surface(_chain(req.chain), req.rate, req.style).report())
+    surf = fit_surface(_chain(req.chain), req.rate, req.style)
+    report = surf.report()
+    if req.smile_points:
+        for entry, fitted in zip(report["expiries"], surf.slices, strict=True):
+            entry["smile"] = fitted.smile(req.smile_points)
+        report["units"]["smile"] = ("strike and fit_strike in price; implied_volatility per "
+                                    "year (0.2 = 20%)")
+    return json_safe(report)
 
 
 @router.post("/surface")

@@ -14,6 +14,7 @@ PositiveNumber = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 NonNegativeNumber = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 MAX_QUOTES = 20_000
 MAX_LEGS = 16
+MAX_SMILE_POINTS = 401
 
 
 class _Strict(BaseModel):
@@ -76,6 +77,9 @@ class SurfaceRequest(_Strict):
     chain: list[ChainRow] = Field(min_length=1, max_length=MAX_QUOTES)
     style: Literal["european", "american"] = "european"
     rate: Number = 0.04
+    # > 0: each expiry also carries `smile`, its fitted quotes and the SVI curve at this many
+    # strikes (what the dashboard's smile chart draws)
+    smile_points: int = Field(0, strict=True, ge=0, le=MAX_SMILE_POINTS)
 
 
 class LegSpec(_Strict):

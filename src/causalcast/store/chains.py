@@ -59,11 +59,17 @@ class ChainStore:
 
     def snapshots(self, underlying: str) -> list[str]:
         """The stored ``as_of`` times, oldest first."""
+        return list(self.snapshot_sizes(underlying))
+
+    def snapshot_sizes(self, underlying: str) -> dict[str, int]:
+        """{``as_of``: number of quotes} per stored snapshot, oldest first (empty when none);
+        one read of the ``as_of`` column."""
         table = self._table(underlying)
         if table is None:
-            return []
+            return {}
         stamps = table.to_pyarrow_dataset().to_table(columns=["as_of"]).column("as_of")
-        return [str(pd.Timestamp(t)) for t in sorted(set(stamps.to_pylist()))]
+        counts = pd.Series(stamps.to_pylist(), dtype=object).value_counts()
+        return {str(pd.Timestamp(t)): int(counts[t]) for t in sorted(counts.index)}
 
     def read(self, underlying: str, as_of: str | pd.Timestamp | None = None, *,
              version: int | None = None) -> pd.DataFrame:

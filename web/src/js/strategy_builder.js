@@ -1,8 +1,10 @@
 // The Options page's strategy builder: market inputs, presets and editable legs; every number
 // it shows comes from POST /v1/options/strategy (one source of numbers with the CLI and the
-// API), with the units the service states beside them. Elements the browser test reads carry
-// data-testid attributes.
+// API), with the units the service states beside them. With a chain shown under "Chain and
+// smile" (useChain) it sends that chain's usable quotes too, so the service adds the market's
+// distribution. Elements the browser test reads carry data-testid attributes.
 import { api, problem } from "./api.js";
+import { utcText } from "./chain.js";
 import { chart } from "./charts.js";
 import { $, table } from "./dom.js";
 import { DASH, escapeHtml, isNum, num, pct, price } from "./format.js";
@@ -22,7 +24,8 @@ function html() {
   const options = Object.entries(PRESETS).map(([name, [label]]) => `<option value="${name}">${escapeHtml(label)}</option>`).join("");
   return `<p class="note">POST ${PATH}: <span data-testid="strategy-availability">checking\u2026</span>. Every number below is the service's answer for these legs.</p>
   <form id="strategy-form" novalidate>
-    <fieldset><legend>Market</legend><div class="inline">${MARKET.map((f) => field(f)).join("")}</div></fieldset>
+    <fieldset><legend>Market</legend><div class="inline">${MARKET.map((f) => field(f)).join("")}</div>
+      <label class="check"><input id="s-chain" type="checkbox" disabled> <span id="s-chain-label">use a stored chain for the market's distribution (show one under "Chain and smile" first)</span></label></fieldset>
     <fieldset><legend>Model's distribution</legend>
       <label class="check"><input id="s-model" type="checkbox"> add a forecast model's Student-t log return (\u03bc and \u03c3 of the log return over the forecast horizon)</label>
       <div class="inline">${MODEL.map((f) => field(f, true)).join("")}</div></fieldset>
@@ -35,7 +38,7 @@ function html() {
       <button type="button" id="s-use-preset" class="secondary">Use preset</button></div>
       <p id="s-preset-error" class="error" role="alert" hidden></p></fieldset>
     <fieldset><legend>Legs</legend>
-      <div class="scroll"><table><caption class="note">quantity in units of the underlying (+ bought, \u2212 sold); price empty = priced by the service from the flat \u03c3</caption>
+      <div class="scroll"><table><caption class="note">quantity in units of the underlying (+ bought, \u2212 sold); price empty = priced by the service from <span id="s-price-source">the flat \u03c3</span></caption>
       <thead><tr><th scope="col" class="l">leg</th><th scope="col">quantity</th><th scope="col">kind</th><th scope="col">strike (price)</th><th scope="col">expiry (calendar days)</th><th scope="col">price paid (per unit, optional)</th><th scope="col"><span class="sr">remove</span></th></tr></thead>
       <tbody id="s-legs"></tbody></table></div>
       <button type="button" id="s-add-leg" class="secondary">Add leg</button>
@@ -101,11 +104,34 @@ function readLegs() {
 }
 
 const value = (id) => Number($(`#s-${id}`).value);
+let chain = null; // the chain shown under "Chain and smile": {underlying, as_of, spot, rows}
+const usingChain = () => chain !== null && $("#s-chain").checked;
 
 function request() {
   const market = { spot: value("spot"), rate: value("rate"), div: value("div"), sigma: value("sigma") };
   const forecast = $("#s-model").checked ? { mu: value("mu"), sigma: value("msigma"), nu: value("nu"), days: value("mdays") } : null;
-  return strategyRequest(market, readLegs(), forecast);
+  return strategyRequest(market, readLegs(), forecast, usingChain() ? chain.rows : null);
+}
+
+/** with the chain in use the service takes spot and dividend yield from it: show its spot,
+ *  and say where unpriced legs get their volatility */
+function chainFields() {
+  const on = usingChain();
+  $("#s-spot").disabled = on;
+  $("#s-div").disabled = on;
+  if (on) $("#s-spot").value = String(chain.spot);
+  $("#s-price-source").textContent = on ? "the chain's fitted surface" : "the flat \u03c3";
+}
+
+/** offer `shown` (the chain the page shows: its usable quotes) to the builder, in use at once */
+export function useChain(shown) {
+  chain = shown;
+  const box = $("#s-chain");
+  box.disabled = false;
+  box.checked = true;
+  $("#s-chain-label").textContent = `use the chain of ${shown.underlying} as of ${utcText(shown.as_of)} (${shown.rows.length} usable quotes) for the market's distribution; the service then takes spot and dividend from the chain and prices unpriced legs from its fitted surface`;
+  chainFields();
+  stale();
 }
 
 function usePreset() {
@@ -175,7 +201,7 @@ function show(out, d) {
   out.innerHTML = `<p class="note" data-testid="strategy-units">Money: ${escapeHtml(units.money || "the underlying's currency")}. Quantities: ${escapeHtml(units.quantity || "units of the underlying")}.</p>
     <div class="cards">${summary}</div>
     ${table(["distribution", "POP: P(P&L > 0)", "expected P&L (money)", "what it is"], lawRows, { caption: `P&L convention: ${d.pnl_convention || ""}`, left: [0, 3] })}
-    ${table(["leg", "quantity", "kind", "strike (price)", "expiry (calendar days)", "price (per unit, money)"], legRows, { caption: "prices given, or the service's closed form at the flat \u03c3" })}
+    ${table(["leg", "quantity", "kind", "strike (price)", "expiry (calendar days)", "price (per unit, money)"], legRows, { caption: `prices given, or the service's closed form at ${"market" in (d.distributions || {}) ? "the chain's fitted surface" : "the flat \u03c3"}` })}
     ${table(greeks.map(([k]) => `${k} (${gu[k] || "?"})`), [greeks.map(([k, v]) => `<span data-testid="greek-${escapeHtml(k)}">${escapeHtml(orReason(v, null, (x) => num(x, 4)))}</span>`)], { caption: `Greeks of the whole position now (${gu.convention || ""} units)`, left: [] })}
     <div id="strategy-chart"></div>
     <p class="note">${escapeHtml(d.net_premium_note || "")}${(d.notes || []).map((n) => `; ${escapeHtml(n)}`).join("")}</p>`;
@@ -201,6 +227,10 @@ export async function mountBuilder(root, paths) {
     name(body);
     stale();
     body.rows[body.rows.length - 1].querySelector("[data-f=quantity]").focus();
+  });
+  $("#s-chain").addEventListener("change", () => {
+    chainFields();
+    stale();
   });
   $("#s-model").addEventListener("change", () => {
     for (const [k] of MODEL) $(`#s-${k}`).disabled = !$("#s-model").checked;

@@ -70,12 +70,18 @@ def load_chain(source: str | Path) -> pd.DataFrame:
     text = str(source)
     if not text.startswith(STORE_PREFIX):
         return read_chain(text)
+    spec = parse_chain_source(text)
+    return read_stored(spec["path"], spec["underlying"], spec["as_of"], spec["version"])
+
+
+def read_stored(store: str | Path | None, underlying: str, as_of: Any = None,
+                version: int | None = None) -> pd.DataFrame:
+    """The normalised snapshot of `underlying` at or before `as_of` (the latest when None);
+    `ChainError` when the store holds none."""
     from causalcast.store import ChainStore
 
-    spec = parse_chain_source(text)
     try:
-        stored = ChainStore(spec["path"]).read(spec["underlying"], spec["as_of"],
-                                               version=spec["version"])
+        stored = ChainStore(store).read(underlying, as_of, version=version)
     except KeyError as exc:
         raise ChainError(str(exc.args[0])) from None
     return normalise_chain(stored)   # the store keeps expiry as naive UTC
@@ -95,6 +101,12 @@ def store_chain(chain: pd.DataFrame, underlying: str,
 
 def stored_underlyings(store: str | Path | None = None) -> dict[str, list[str]]:
     """{underlying: its snapshot times} for a local store (empty when it holds no chains)."""
+    return {u: list(sizes) for u, sizes in stored_chain_sizes(store).items()}
+
+
+def stored_chain_sizes(store: str | Path | None = None) -> dict[str, dict[str, int]]:
+    """{underlying: {snapshot time: quotes}} for a local store (empty when it holds no
+    chains); ValueError for an object-storage store, which has no folder to list."""
     from causalcast.store import ChainStore, StoreLocation
     from causalcast.store.location import CHAINS_FOLDER
 
@@ -103,5 +115,5 @@ def stored_underlyings(store: str | Path | None = None) -> dict[str, list[str]]:
     if not folder.is_dir():
         return {}
     chains = ChainStore(location)
-    return {p.name: chains.snapshots(p.name) for p in sorted(folder.iterdir())
+    return {p.name: chains.snapshot_sizes(p.name) for p in sorted(folder.iterdir())
             if (p / "_delta_log").is_dir()}

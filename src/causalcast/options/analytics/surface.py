@@ -37,6 +37,22 @@ class SurfaceSlice:
     fit: SliceFit
     used: int
     rmse_vol_points: float
+    # the quotes the slice was fitted to: strikes and their market implied volatilities
+    strikes: np.ndarray | None = None
+    market_iv: np.ndarray | None = None
+
+    def smile(self, points: int) -> dict[str, Any]:
+        """The market points the slice was fitted to and its fitted SVI smile at ``points``
+        strikes evenly spaced in log-moneyness over the quotes' range (what a smile chart
+        draws, so no client re-implements SVI)."""
+        strikes = np.asarray(self.strikes, float)
+        k = np.linspace(np.log(strikes.min() / self.forward),
+                        np.log(strikes.max() / self.forward), points)
+        fitted = np.sqrt(np.maximum(self.fit.params.w(k), 0.0) / self.tau)
+        return {"strike": strikes.tolist(),
+                "implied_volatility": np.asarray(self.market_iv, float).tolist(),
+                "fit_strike": (self.forward * np.exp(k)).tolist(),
+                "fit_implied_volatility": fitted.tolist()}
 
 
 @dataclass
@@ -173,7 +189,8 @@ def fit_surface(chain: ValidatedChain, rate: float = DEFAULT_RATE,
         fit = fit_slice(k, vol**2 * fw.tau, weights)
         model_vol = np.sqrt(np.maximum(fit.params.w(k), 0) / fw.tau)
         rmse = float(np.sqrt(np.mean((model_vol - vol) ** 2)) * 100)
-        slices.append(SurfaceSlice(expiry, fw.tau, fw.forward, fit, int(ok.sum()), rmse))
+        slices.append(SurfaceSlice(expiry, fw.tau, fw.forward, fit, int(ok.sum()), rmse,
+                                   strikes, vol))
     if not slices:
         raise ValueError(f"chain: no expiry has {min_quotes} usable quotes to fit")
     return Surface(spot, rate, slices, forwards, excluded, _calendar_checks(slices), style)

@@ -64,9 +64,13 @@ export function legSpec(leg) {
 }
 
 /** the request body: market {spot, rate, div, sigma}, legs, an optional model forecast
- *  {mu, sigma, nu, days} (Student-t log return over `days`) */
-export function strategyRequest(market, legs, forecast = null) {
-  const body = { legs: legs.map(legSpec), spot: market.spot, rate: market.rate, div: market.div, sigma: market.sigma };
+ *  {mu, sigma, nu, days} (Student-t log return over `days`), an optional chain (rows in the
+ *  chain schema): the service then fits its surface for the market's distribution and takes
+ *  spot and dividend yield from the chain, so neither is sent */
+export function strategyRequest(market, legs, forecast = null, chain = null) {
+  const body = { legs: legs.map(legSpec), rate: market.rate, sigma: market.sigma };
+  if (chain) body.chain = chain;
+  else Object.assign(body, { spot: market.spot, div: market.div });
   if (forecast) body.forecast = { mu: forecast.mu, sigma: forecast.sigma, nu: forecast.nu, horizon: forecast.days * DAY };
   return body;
 }

@@ -1,19 +1,16 @@
 // Options: one option's price and Greeks (POST /v1/options/price) with its value across
-// spots; the strategy builder (POST /v1/options/strategy, see strategy_builder.js); slots for
-// the chain and smile that light up when this server has the analytics endpoints and say so
-// when it does not.
+// spots; a stored chain with implied vols and its fitted smile per expiry (chain_view.js);
+// the strategy builder (POST /v1/options/strategy, see strategy_builder.js), which uses the
+// shown chain for the market's distribution.
 import { api, problem } from "../api.js";
 import { chart } from "../charts.js";
+import { mountChain } from "../chain_view.js";
 import { $, ready, section, status, table } from "../dom.js";
 import { escapeHtml, num, price } from "../format.js";
 import { linspace, payoff } from "../series.js";
-import { mountBuilder } from "../strategy_builder.js";
+import { mountBuilder, useChain } from "../strategy_builder.js";
 
 const FIELDS = [["spot", "spot S", 100], ["strike", "strike K", 100], ["tau", "expiry (years)", 0.5], ["sigma", "volatility (per year)", 0.2], ["rate", "rate (per year)", 0.02], ["div", "dividend yield", 0]];
-const SLOTS = [
-  ["/v1/options/implied-vol", "Option chain with implied volatilities", { options: [{ price: 10.45, spot: 100, strike: 100, tau: 1, rate: 0.05, kind: "call" }] }],
-  ["/v1/options/surface", "Fitted smile per expiry, with arbitrage flags", { quotes: [] }],
-];
 
 function form() {
   const inputs = FIELDS.map(([k, label, v]) => `<label for="f-${k}">${label}<input id="f-${k}" name="${k}" type="number" step="any" value="${v}" required></label>`).join("");
@@ -56,27 +53,6 @@ async function priceOne(event) {
   }
 }
 
-function renderSlots(el, paths) {
-  el.innerHTML = SLOTS.map(([path, title, example], i) => `<div class="slot" id="slot-${i}"><h3>${escapeHtml(title)}</h3>
-    <p class="note">POST ${escapeHtml(path)}: <span data-availability>${path in paths ? '<span class="ok">available on this server</span>' : "not available on this server"}</span></p>
-    <label for="slot-body-${i}">request (JSON)</label><textarea id="slot-body-${i}">${escapeHtml(JSON.stringify(example, null, 1))}</textarea>
-    <button type="button" data-slot="${i}"${path in paths ? "" : " disabled"}>Send</button><div data-out></div></div>`).join("");
-  el.querySelectorAll("button[data-slot]").forEach((b) => b.addEventListener("click", async () => {
-    const i = Number(b.dataset.slot);
-    const box = $(`#slot-${i}`);
-    let body;
-    try {
-      body = JSON.parse($(`#slot-body-${i}`).value);
-    } catch (err) {
-      box.querySelector("[data-out]").innerHTML = `<p class="error">request: not JSON (${escapeHtml(err.message)})</p>`;
-      return;
-    }
-    const r = await api(SLOTS[i][0], { method: "POST", body });
-    box.querySelector("[data-out]").innerHTML = r.ok ? `<pre>${escapeHtml(JSON.stringify(r.data, null, 2))}</pre>`
-      : r.status === 404 ? "<p>not available on this server</p>" : `<p class="error">${escapeHtml(problem(r, SLOTS[i][1]))}</p>`;
-  }));
-}
-
 /** the service's own paths (from its OpenAPI document), to say what this server offers */
 async function servicePaths() {
   const spec = await api("/openapi.json");
@@ -85,12 +61,11 @@ async function servicePaths() {
 
 export async function render(root) {
   root.innerHTML = section("Price one option", form())
-    + section("Strategy builder: P&L, POP and expected P&L", '<div id="strategy-builder"></div>', "strategies")
-    + section("Chain and smile", '<div id="slots"></div>');
+    + section("Chain and smile", '<div id="chain"></div>', "chain-smile")
+    + section("Strategy builder: P&L, POP and expected P&L", '<div id="strategy-builder"></div>', "strategies");
   $("#price-form").addEventListener("submit", priceOne);
   const paths = servicePaths();
-  await Promise.all([priceOne(), paths.then((p) => renderSlots($("#slots"), p)),
-    mountBuilder($("#strategy-builder"), paths)]);
+  await Promise.all([priceOne(), mountChain($("#chain"), useChain), mountBuilder($("#strategy-builder"), paths)]);
   status("Prices from the service's option networks (PINN) or closed form.");
   ready();
 }
