@@ -106,7 +106,7 @@ def log_pairs(home: Path, pairs: list[tuple[str, list[str]]], body: dict, args: 
     """Each forecast scenario with the prediction log on and off: both servers run side by
     side and wrk alternates between them for ``--rounds`` rounds (on-off, off-on, ...), so the
     machine's load drifts over both alike; the ratio compares median p99s over the rounds."""
-    from tests.serving_support import Server
+    from tests.support.serving import Server
 
     results = {}
     for name, flags in pairs:
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None, *, name: str = "serving", only: str = ""
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.serving_support import Server, train_and_register
+    from tests.support.serving import Server, train_and_register
 
     workdir = Path(tempfile.mkdtemp(prefix="cc-serve-bench-"))
     home = args.home

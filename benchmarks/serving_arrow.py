@@ -87,7 +87,7 @@ def main() -> None:
         sys.exit("wrk not found: apt-get install wrk")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from causalcast.serving.client import decode_result, encode_options
-    from tests.serving_support import Server
+    from tests.support.serving import Server
 
     workdir = Path(tempfile.mkdtemp(prefix="cc-arrow-bench-"))
     rows = option_batch(args.options)

@@ -12,7 +12,7 @@ from causalcast.audit import check_purge
 from causalcast.config import FeatureConfig, SplitConfig
 from causalcast.features.pipeline import align_fold, common_calendar, prepare_symbol
 from causalcast.splits import Fold, SplitError, make_folds, temporal_split, walk_forward
-from tests.conftest import random_ohlcv
+from tests.support.frames import random_ohlcv
 
 
 def test_temporal_split_orders_and_purges():

@@ -209,7 +209,7 @@ class _Store(Subject):
 
     def __init__(self, folder: Path) -> None:
         from causalcast.store import BarStore, ChainStore
-        from tests.conftest import random_ohlcv
+        from tests.support.frames import random_ohlcv
 
         super().__init__(folder)
         self.bars = BarStore(folder)
@@ -272,7 +272,7 @@ class StoreLog(_Store):
 
     def detect(self) -> str:
         from causalcast.store.integrity import StoreDamagedError
-        from tests.conftest import random_ohlcv
+        from tests.support.frames import random_ohlcv
 
         message = self._refused()
         with pytest.raises(StoreDamagedError):   # nothing is written over the damage

@@ -201,7 +201,7 @@ def test_a_full_disk_during_a_store_write_commits_nothing(tmp_path: Path,
     import deltalake
 
     from causalcast.store import BarStore
-    from tests.conftest import random_ohlcv
+    from tests.support.frames import random_ohlcv
 
     store = BarStore(tmp_path)
     store.write({"AAA": random_ohlcv(80, seed=1)})
@@ -231,7 +231,7 @@ def test_a_store_writer_lock_held_forever_is_one_line_and_readers_go_on(
     import causalcast.store.location as location
     from causalcast.store import BarStore
     from causalcast.store.location import StoreBusyError
-    from tests.conftest import random_ohlcv
+    from tests.support.frames import random_ohlcv
 
     store = BarStore(tmp_path)
     store.write({"AAA": random_ohlcv(80, seed=1)})

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from causalcast.registry import Lineage, Registry
-from tests.conftest import weights_file
+from tests.support.frames import weights_file
 
 OTHER_PROCESS = """
 import sys

@@ -26,7 +26,7 @@ bars). If equity reaches zero (e.g. a short through a price doubling), it stays 
 This matches backtesting.py (kernc) on the same signals for all-in long/short/flat signals
 to 1e-9, with its ``commission`` set to our ``(cost_bps + slippage_bps) / 1e4`` and its
 ``spread`` at 0 (its spread is paid once per round trip at entry, so it is not a cost on
-turnover); see tests/test_eval_backtest.py and docs/evaluation.md.
+turnover); see tests/evaluation/test_eval_backtest.py and docs/evaluation.md.
 """
 
 from __future__ import annotations

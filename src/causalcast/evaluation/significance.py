@@ -14,7 +14,7 @@ R ``forecast::dm.test``'s default. Newey-West (Bartlett) weights with the same l
 there: simulating an MA(h-1) differential under the null (4000 series, benchmarks/
 eval_dm_size.py), the 5 % test with HLN rejected 8.6-12.9 % of series with Bartlett weights
 and 4.2-6.3 % with the rectangular kernel for h = 2..10 and n = 100..1000 (except 9.5 % at
-n = 100, h = 10); tests/test_eval_significance.py keeps a version of that check. If the
+n = 100, h = 10); tests/evaluation/test_eval_significance.py keeps a version of that check. If the
 rectangular estimate is not positive, the Bartlett estimate is used instead and the result
 says so (`fallback`).
 

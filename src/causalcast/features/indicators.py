@@ -4,8 +4,8 @@ Every rolling quantity depends on its own window only (sums as differences of ru
 extremes by scipy's running max/min filters placed on the trailing window), every exponential
 average and Wilder smoothing is a first-order recursion run left to right
 (`scipy.signal.lfilter`), and the rest is element-wise arithmetic, so a value at bar t is the
-same whether the series ends at t or continues: the property test in tests/test_causality.py
-checks this for every entry of `INDICATORS`.
+same whether the series ends at t or continues: the property test in
+tests/features/test_causality.py checks this for every entry of `INDICATORS`.
 Everything works on numpy arrays: 50 symbols x 2520 bars x 31 indicators are about 3000 small
 array operations, and pandas' per-call overhead (index alignment, Series construction) used to
 be most of the time. Scale-dependent quantities are divided by a past price or a past

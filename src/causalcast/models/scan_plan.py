@@ -13,7 +13,7 @@ in a JSON file under the user's cache directory (``$CAUSALCAST_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/causalcast`` or ``~/.cache/causalcast``); `plan_for` reads that cache and
 falls back to `default_plan` when a shape was never tuned; with ``CAUSALCAST_SCAN_AUTOTUNE=1``
 `scan.selective_scan` tunes every new shape on its first call. Results never depend on the plan
-beyond float rounding (tests/test_scan.py checks every chunk length against the reference).
+beyond float rounding (tests/models/test_scan.py checks every chunk length against the reference).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Two fields are tabulated, each with the data bicubic Hermite interpolation needs
 differentiating the interpolant of g twice would only be O(h²) and dominate gamma's error. The
 node values are third-order forward-mode jets of the trained weights evaluated in float64:
 exact derivatives of the network, not finite differences, and free of float32 rounding noise
-that the 1/h² of a second derivative would amplify. tests/test_options_pinn.py bounds the
+that the 1/h² of a second derivative would amplify. tests/options/test_options_pinn.py bounds the
 difference to autograd through the network on the whole domain.
 
 Beyond |x| = X_MAX (reached only at very short maturities far from the money) g enters every

@@ -22,7 +22,7 @@ null, and a symbol the hub serves; for options a body the request model accepts 
 that can all be priced. Anything else — bars in the body, an unknown symbol, a bad key,
 malformed JSON, an option outside the trained domain — is replayed unchanged to the full
 FastAPI route, which produces the response (and the error message) for it.
-tests/test_serving.py checks that both paths give identical bodies.
+tests/serving/test_serving.py checks that both paths give identical bodies.
 """
 
 from __future__ import annotations
