@@ -57,7 +57,7 @@ FD_IV_GRID = FDGrid(n_x=801, n_t=200)       # the polish step (one solve per mat
 # error in σ units is 5e-6 median, 8e-5 at the 90th percentile, 4e-4 at worst (σ > 1.2 and
 # S/K < 0.2); near the exercise boundary of deep in-the-money puts up to 2e-4.
 FD_SEARCH_GRID = FDGrid(n_x=201, n_t=50, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
-FD_FINAL_GRID = FDGrid(n_x=601, n_t=80, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
+FD_FINAL_GRID = FDGrid(n_x=1201, n_t=80, n_vol=5.0, min_half_width=0.0, fit_to_point=True)
 FD_BUMP = 1e-2                     # relative σ step of the finite-difference vega
 FD_SIGMA_RANGE = (1e-3, 5.0)
 # Below vega·σ = 1e-3·K a 1 % change of σ moves the American price by less than 1e-5·K,
