@@ -53,8 +53,8 @@ def monitor_pass(home: Any, data_source: str | None = None,
 
 
 class ServiceMonitor:
-    """Polls every ``interval_s`` seconds and publishes into ``hub.monitor_status`` /
-    ``hub.monitor_reports`` and the ``causalcast_monitor_status`` gauge."""
+    """Polls every ``interval_s`` seconds and publishes into ``hub.monitor_reports`` and the
+    ``causalcast_monitor_status`` gauge."""
 
     def __init__(self, hub: Any, interval_s: float, metrics: Any = None) -> None:
         self.hub = hub
@@ -75,8 +75,7 @@ class ServiceMonitor:
             self.hub.prediction_log.flush()
         sources = {m.version_id: m.bundle.meta.get("data") for m in self.hub.state.models}
         reports = monitor_pass(self.hub.home, self.hub.data_source, sources)
-        self.hub.monitor_reports = {r["version_id"]: r for r in reports}
-        self.hub.monitor_status = {r["version_id"]: r["status"] for r in reports}
+        self.hub.monitor_reports = {r["version_id"]: r for r in reports}   # one swap
         if self.gauge is not None:
             for r in reports:
                 for status in (*STATUSES, "unknown"):

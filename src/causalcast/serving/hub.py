@@ -109,10 +109,9 @@ class ModelHub:
         self._watcher: threading.Thread | None = None
         self.reloads = 0
         # Monitoring (causalcast.monitoring): where answered forecasts are logged, and each
-        # version's live status (version_id -> "ok" | "watch" | "degraded"), which every
-        # forecast of that version carries.
+        # version's latest report (version_id -> report), whose status ("ok" | "watch" |
+        # "degraded") every forecast of that version carries.
         self.prediction_log = prediction_log
-        self.monitor_status: dict[int, str] = {}
         self.monitor_reports: dict[int, dict[str, Any]] = {}
 
     # ----- loading and swapping ---------------------------------------------------------------
@@ -250,8 +249,9 @@ class ModelHub:
         """Stamp the version's monitoring status on the answer and queue it for the
         prediction log (no I/O here: the log's writer thread does that)."""
         served = prepared.served
+        report = self.monitor_reports.get(served.version_id)
         response = {**response,
-                    "monitor_status": self.monitor_status.get(served.version_id, "unknown")}
+                    "monitor_status": "unknown" if report is None else report["status"]}
         if self.prediction_log is not None:
             cfg = served.bundle.model.config
             self.prediction_log.record_answer(

@@ -39,8 +39,7 @@ def _unprocessable(where: str, field: str, msg: str) -> HTTPException:
 
 def _store(request: Request) -> str:
     config = request.app.state.config
-    hub = request.app.state.hub
-    store = hub.store if hub is not None else serving_store(config.home, config.store)
+    store = serving_store(config.home, config.store)   # the hub's store too
     if store is None:
         raise HTTPException(404, "no market data store: the service's home is a database; "
                                  "start it with --store")

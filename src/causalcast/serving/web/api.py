@@ -76,12 +76,12 @@ def _json(payload: Any) -> Response:
                     media_type="application/json")
 
 
-def version_dict(v: ModelVersion, reg: Registry | None = None) -> dict[str, Any]:
+def version_dict(v: ModelVersion, reg: Registry) -> dict[str, Any]:
     """The version's record, with (given the registry) its latest attached evaluation: the
     main job registers each final fit once and attaches its walk-forward evidence afterwards,
     so ``metrics`` alone would show a production model without its evidence. The pages read
     ``{**metrics, **evaluation}``, as the promotion gates and the forecasts' evidence do."""
-    record = None if reg is None else reg.evaluation_record(v.version_id)
+    record = reg.evaluation_record(v.version_id)
     return {"ref": v.ref, **asdict(v),
             "evaluation": None if record is None else record.evaluation,
             "evaluated_at": None if record is None else record.created_at}
