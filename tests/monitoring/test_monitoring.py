@@ -50,11 +50,11 @@ def test_append_is_checked_whole_and_pruned(tmp_path: Path) -> None:
     old = _prediction(vid, "A", pd.Timestamp("2020-01-02"), 1, 10.0, 0.0, 0.02,
                       at="2020-01-01T00:00:00+00:00")
     assert registry.meta.append_predictions([ok, old]) == 2
-    assert registry.meta.record_outcomes([(2, 0.01, "2020-01-03T00:00:00")]) == 1
-    assert registry.meta.record_outcomes([(2, 0.05, "2020-01-03T00:00:00")]) == 0  # once
+    assert registry.meta.record_outcomes([(2, 1, 0.01, "2020-01-03T00:00:00")]) == 1
+    assert registry.meta.record_outcomes([(2, 1, 0.05, "2020-01-03T00:00:00")]) == 0  # once
     assert registry.meta.prune_predictions("2025-01-01") == 1
     left = registry.meta.predictions()
-    assert [p.prediction_id for p in left] == [1] and left[0].realised is None
+    assert [p.answer_id for p in left] == [1] and left[0].realised is None
     registry.close()
 
 

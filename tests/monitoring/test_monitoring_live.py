@@ -138,7 +138,8 @@ def test_retrain_promotes_a_better_model_refuses_a_worse_one_and_is_served(tmp_p
                                        False, "test"))
     registry.meta.append_predictions(rows_)
     preds = registry.meta.predictions()
-    registry.meta.record_outcomes([(p.prediction_id, 0.0, p.as_of) for p in preds])
+    registry.meta.record_outcomes([(p.forecast_id, p.horizon, 0.0, p.as_of)
+                                  for p in preds])
     done = check_rollbacks(registry, 20, alert)
     assert done and done[0]["rolled_back_to"] == ridge_v1
     assert registry.production("ridge/global").ref == ridge_v1

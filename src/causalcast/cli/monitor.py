@@ -99,7 +99,8 @@ def prune(home: Path = HOME_OPTION,
     if as_json:
         print_json({"deleted": n, "cutoff": cutoff})
         return
-    console.print(f"deleted {n} logged forecasts requested before {cutoff}")
+    console.print(f"deleted {n} logged answers (all their horizons) requested before "
+                  f"{cutoff}")
 
 
 def _alert(webhook: str | None, command: str | None):

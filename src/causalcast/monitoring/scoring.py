@@ -35,12 +35,18 @@ def bar_time(iso: str) -> pd.Timestamp:
 
 
 def realised_outcomes(predictions: Sequence[PredictionRecord],
-                      frames: Mapping[str, pd.DataFrame]) -> list[tuple[int, float, str]]:
-    """(prediction_id, realised log return, outcome bar) of each matured prediction: the
-    as-of bar is in the frame and so is the bar ``horizon`` bars later. Predictions made from
-    bars the store does not hold (request bars) never mature here."""
+                      frames: Mapping[str, pd.DataFrame]
+                      ) -> list[tuple[int, int, float, str]]:
+    """(forecast_id, horizon, realised log return, outcome bar) of each matured forecast
+    (once, however many answers served it): the as-of bar is in the frame and so is the bar
+    ``horizon`` bars later. Predictions made from bars the store does not hold (request bars)
+    never mature here."""
     out = []
+    seen: set[tuple[int, int]] = set()
     for p in predictions:
+        if (p.forecast_id, p.horizon) in seen:
+            continue
+        seen.add((p.forecast_id, p.horizon))
         frame = frames.get(p.symbol)
         if frame is None or frame.empty:
             continue
@@ -49,7 +55,7 @@ def realised_outcomes(predictions: Sequence[PredictionRecord],
         if i < 0 or j >= len(frame):
             continue
         close = frame["close"].to_numpy(dtype=float)
-        out.append((p.prediction_id, float(np.log(close[j] / close[i])),
+        out.append((p.forecast_id, p.horizon, float(np.log(close[j] / close[i])),
                     frame.index[j].isoformat()))
     return out
 
@@ -73,14 +79,14 @@ def score_pending(registry: Any, load_frames: FrameLoader) -> dict[str, int]:
 
 def scored_table(predictions: Sequence[PredictionRecord]) -> pd.DataFrame:
     """Scored predictions as a table, one row per distinct (symbol, as_of, horizon)."""
-    rows = [{"prediction_id": p.prediction_id, "symbol": p.symbol, "date": bar_time(p.as_of),
+    rows = [{"answer_id": p.answer_id, "symbol": p.symbol, "date": bar_time(p.as_of),
              "horizon": p.horizon, "close": p.last_close, "mean": p.mean, "scale": p.scale,
              "df": p.df, "y": p.realised, "requested_at": p.requested_at}
             for p in predictions if p.realised is not None]
-    cols = ["prediction_id", "symbol", "date", "horizon", "close", "mean", "scale", "df", "y",
+    cols = ["answer_id", "symbol", "date", "horizon", "close", "mean", "scale", "df", "y",
             "requested_at"]
     table = pd.DataFrame(rows, columns=cols)
-    return (table.sort_values("prediction_id")
+    return (table.sort_values(["answer_id", "horizon"])
             .drop_duplicates(["symbol", "date", "horizon"], keep="first")
             .sort_values(["horizon", "date", "symbol"]).reset_index(drop=True))
 

@@ -162,3 +162,69 @@ def finetune_premium(model: AmericanPremium, points: dict[str, np.ndarray], labe
 class _OutOfTime(Exception):
     """Raised inside the L-BFGS closure when the time budget is spent."""
 
+
+
+def boundary_points(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Put-coordinate points where the worst errors sit: in and near the money (S/K in
+    [0.5, 1.1], which holds in-the-money calls through 1/m too), σ log-uniform on [0.05, 1]
+    so the low volatilities of the sharpest boundaries get as many points as the high, τ
+    whole days 7–730."""
+    return {"m": rng.uniform(0.5, 1.1, n), "tau": rng.integers(7, 731, n) / 365.0,
+            "sigma": np.exp(rng.uniform(np.log(0.05), 0.0, n)),
+            "rate": rng.uniform(0.0, 0.1, n), "div": rng.uniform(0.0, 0.1, n)}
+
+
+def continue_finetune(folder: str, out: str, n_labels: int, n_boundary: int, seed: int,
+                      seconds: float, log: Log = print) -> dict[str, Any]:
+    """Fine-tune the premium network of ``folder`` further on fresh QdFp labels (seeded by
+    ``seed``: new points, not the earlier runs' again) and write it, with this run appended to
+    its record, to ``out`` (with the European network beside it, so ``out`` loads as a
+    pair). Nothing is replaced in place: shipping is a decision made on held-out accuracy."""
+    import shutil
+    from pathlib import Path
+
+    from causalcast.options.pricer import load_network
+    from causalcast.weights import load_weights, save_weights
+
+    src, dst = Path(folder), Path(out)
+    dst.mkdir(parents=True, exist_ok=True)
+    model, _, _ = load_network(src / "american", "american")
+    _, config = load_weights(src / "american")
+    a, b = label_points(n_labels, np.random.default_rng(seed)), \
+        boundary_points(n_boundary, np.random.default_rng(seed + 1))
+    points = {k: np.concatenate([a[k], b[k]]) for k in a}
+    started = time.perf_counter()
+    labels = qdfp_labels(points)
+    log(f"{labels.size} QdFp labels in {time.perf_counter() - started:.0f} s")
+    cfg = FinetuneConfig(seed=0, n_labels=int(labels.size), lbfgs_iters=1_000_000,
+                         max_seconds=seconds)
+    model, meta = finetune_premium(model, points, labels, cfg, log)
+    meta["labels"] = (f"label_points({n_labels}, default_rng({seed})) + "
+                      f"boundary_points({n_boundary}, default_rng({seed + 1}))")
+    record = config.setdefault("meta", {}).setdefault("finetune", {})
+    record.setdefault("runs", []).append(meta)
+    record["seconds"] = float(record.get("seconds", 0.0)) + meta["finetune_seconds"]
+    digest = save_weights(dst / "american", model.state_dict(), config)
+    for suffix in (".safetensors", ".json"):
+        shutil.copy2((src / "european").with_suffix(suffix), (dst / "european").with_suffix(
+            suffix))
+    return {"out": str(dst), "sha256": digest, **{k: meta[k] for k in
+                                                   ("evaluations", "best_loss",
+                                                    "finetune_seconds")}}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from causalcast.options.pricer import WEIGHTS_DIR
+
+    parser = argparse.ArgumentParser(description="continue the American premium fine-tune")
+    parser.add_argument("--out", required=True, help="folder for the new weights")
+    parser.add_argument("--from", dest="folder", default=str(WEIGHTS_DIR))
+    parser.add_argument("--labels", type=int, default=60_000)
+    parser.add_argument("--boundary-labels", type=int, default=40_000)
+    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=2400.0)
+    args = parser.parse_args()
+    print(continue_finetune(args.folder, args.out, args.labels, args.boundary_labels,
+                            args.seed, args.seconds))

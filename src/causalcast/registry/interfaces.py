@@ -131,7 +131,8 @@ class MetadataStore(Protocol):
 
     # the prediction log (causalcast.monitoring): append-only forecasts, outcomes added once
     def append_predictions(self, predictions: Sequence[NewPrediction]) -> int:
-        """Append a batch in one transaction (all rows checked first); returns rows added."""
+        """Append a batch in one transaction (all rows checked first); consecutive horizons of
+        one answer are stored as one answer (and its forecast). Returns the answers added."""
         ...
 
     def predictions(self, version_id: int | None = None, *, scored: bool | None = None,
@@ -139,9 +140,10 @@ class MetadataStore(Protocol):
         """Logged predictions, oldest first, with their outcome where recorded."""
         ...
 
-    def record_outcomes(self, outcomes: Sequence[tuple[int, float, str]]) -> int:
-        """(prediction_id, realised log return, outcome bar ISO time); a prediction's first
-        outcome stands, later ones are ignored. Returns the outcomes added."""
+    def record_outcomes(self, outcomes: Sequence[tuple[int, int, float, str]]) -> int:
+        """(forecast_id, horizon, realised log return, outcome bar ISO time); a forecast's
+        first outcome per horizon stands, later ones are ignored. Returns the outcomes
+        added."""
         ...
 
     def prune_predictions(self, requested_before: str) -> int:

@@ -228,8 +228,12 @@ class NewPrediction:      # dataclasses pay object.__setattr__ per field
 
 @dataclass(slots=True)
 class PredictionRecord(NewPrediction):
-    """A logged forecast, with its realised log return once its outcome bar has arrived."""
+    """A logged forecast (one horizon of one answer), with its realised log return once its
+    outcome bar has arrived. ``answer_id`` names the answered request; ``forecast_id`` the
+    forecast it served (a cache hit serves one forecast many times), and (forecast_id,
+    horizon) is what an outcome belongs to (`MetadataStore.record_outcomes`)."""
 
-    prediction_id: int = 0
+    answer_id: int = 0
+    forecast_id: int = 0
     realised: float | None = None
     outcome_as_of: str | None = None

@@ -125,6 +125,53 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             outcome_as_of TEXT NOT NULL,
             recorded_at TEXT NOT NULL)""",
     ]),
+    # The log split into forecasts and answers (`registry.prediction_rows`): a cached answer is
+    # the same forecast served again, and the log must keep up with thousands of them a second
+    # at almost no cost to the requests (issue 15), so an answer is one short row and its
+    # forecast (horizons as one JSON array) is written once. Outcomes belong to (forecast,
+    # horizon). Indexes: forecasts by version (what monitoring reads) and answers by forecast
+    # (the join); retention deletes by request time with a scan, which it runs rarely. Each old
+    # row becomes a one-horizon forecast with one answer, both under its old id, with its
+    # outcome.
+    (4, "prediction log: forecasts and the answers that served them", [
+        """CREATE TABLE served_forecasts (
+            forecast_id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES model_versions(version_id),
+            symbol TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            last_close REAL NOT NULL CHECK (last_close > 0),
+            df REAL,
+            horizons_json TEXT NOT NULL,
+            n_horizons INTEGER NOT NULL CHECK (n_horizons >= 1))""",
+        "CREATE INDEX forecasts_by_version ON served_forecasts(version_id)",
+        """CREATE TABLE served_answers (
+            answer_id INTEGER PRIMARY KEY,
+            forecast_id INTEGER NOT NULL REFERENCES served_forecasts(forecast_id)
+                ON DELETE CASCADE,
+            requested_at TEXT NOT NULL,
+            cached INTEGER NOT NULL CHECK (cached IN (0, 1)),
+            source TEXT NOT NULL,
+            monitor_status TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX answers_by_forecast ON served_answers(forecast_id)",
+        """CREATE TABLE forecast_outcomes (
+            forecast_id INTEGER NOT NULL REFERENCES served_forecasts(forecast_id)
+                ON DELETE CASCADE,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            realised REAL NOT NULL,
+            outcome_as_of TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (forecast_id, horizon)) WITHOUT ROWID""",
+        """INSERT INTO served_forecasts SELECT prediction_id, version_id, symbol, as_of,
+            last_close, df, json_array(json_object('forecast', json(forecast_json), 'horizon',
+            horizon, 'mean', mean, 'scale', scale)), 1 FROM predictions""",
+        """INSERT INTO served_answers SELECT prediction_id, prediction_id, requested_at, cached,
+            source, monitor_status FROM predictions""",
+        """INSERT INTO forecast_outcomes SELECT o.prediction_id, p.horizon, o.realised,
+            o.outcome_as_of, o.recorded_at FROM prediction_outcomes o JOIN predictions p
+            USING (prediction_id)""",
+        "DROP TABLE prediction_outcomes",
+        "DROP TABLE predictions",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -22,6 +22,7 @@ from causalcast.registry.schema import MIGRATIONS
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
 _CREATE_TABLE = re.compile(r"CREATE TABLE (\w+)")
+_DROP_TABLE = re.compile(r"DROP TABLE (\w+)")
 _JSON_COLUMNS = {
     "runs": ("config_json", "audit_json", "code_version_json"),
     "model_versions": ("config_json", "metrics_json", "feature_config_json",
@@ -57,6 +58,8 @@ def expected_tables(version: int) -> set[str]:
     for number, _, statements in MIGRATIONS:
         if number <= version:
             names.update(m.group(1) for st in statements for m in _CREATE_TABLE.finditer(st))
+            names.difference_update(m.group(1) for st in statements
+                                    for m in _DROP_TABLE.finditer(st))
     return names
 
 

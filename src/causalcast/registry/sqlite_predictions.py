@@ -1,25 +1,40 @@
-"""SQLite half of the prediction log (`MetadataStore` methods of schema migration 3).
+"""SQLite half of the prediction log (`MetadataStore` methods; schema migration 4: forecasts
+and the answers that served them, `registry.prediction_rows`).
 
 Appends come in batches from the monitoring writer thread: one transaction per batch, so a
-batch is in the log whole or not at all. Outcomes are written once per prediction (a
-re-score of the same prediction is ignored), so scoring is idempotent.
+batch is in the log whole or not at all. Outcomes are written once per (forecast, horizon) (a
+re-score is ignored), so scoring is idempotent.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Sequence
 
 from causalcast.registry.checks import utc_now
 from causalcast.registry.prediction_rows import (
-    COLUMNS,
+    ANSWER_COLUMNS,
+    FORECAST_COLUMNS,
     AnswerRows,
+    answer_batch,
     checked_outcomes,
-    insert_rows,
     predictions_query,
-    record_from_row,
+    records_from_rows,
 )
 from causalcast.registry.records import NewPrediction, PredictionRecord
+
+_INSERT_FORECAST = (f"INSERT INTO served_forecasts ({', '.join(FORECAST_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(FORECAST_COLUMNS))})")
+_ROW = f"({', '.join('?' * len(ANSWER_COLUMNS))})"
+_INSERT_ANSWER = f"INSERT INTO served_answers ({', '.join(ANSWER_COLUMNS)}) VALUES {_ROW}"
+# Answers per multi-row INSERT. Why: Python's sqlite3 gives up the GIL around each step and
+# takes it back after, so `executemany` costs two GIL hand-overs per row, each a chance for the
+# service's event loop to wait on the writer thread. One statement of CHUNK rows binds its
+# parameters in C and inserts them all in one step without the GIL. 512 x 5 parameters stays
+# under SQLite's 32,766-parameter limit; the statement is prepared once and cached.
+CHUNK = 512
+_INSERT_ANSWERS = f"{_INSERT_ANSWER}{f', {_ROW}' * (CHUNK - 1)}"
 
 
 class SQLitePredictions:
@@ -29,41 +44,48 @@ class SQLitePredictions:
 
     def append_predictions(self, predictions: Sequence[NewPrediction] | AnswerRows) -> int:
         """Append a batch in one transaction; every row is checked before any is written
-        (`AnswerRows` when they were built)."""
-        rows = insert_rows(predictions)
-        if not rows:
+        (`AnswerRows` when they were built). Returns the answers added."""
+        batch = answer_batch(predictions)
+        if not len(batch):
             return 0
         with self._tx() as db:  # type: ignore[attr-defined]
-            db.executemany(f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES "
-                           f"({', '.join('?' * len(COLUMNS))})", rows)
+            ids = [db.execute(_INSERT_FORECAST, row).lastrowid for row in batch.forecast_rows()]
+            rows = batch.answer_rows(ids)
+            whole = len(rows) - len(rows) % CHUNK
+            for start in range(0, whole, CHUNK):
+                db.execute(_INSERT_ANSWERS,
+                           tuple(itertools.chain.from_iterable(rows[start:start + CHUNK])))
+            db.executemany(_INSERT_ANSWER, rows[whole:])
+        batch.committed(ids)
         return len(rows)
 
     def predictions(self, version_id: int | None = None, *, scored: bool | None = None,
                     since: str | None = None) -> list[PredictionRecord]:
-        """Logged predictions (oldest first), optionally of one version, scored or not, and
-        requested at or after ``since`` (ISO)."""
+        """Logged predictions (oldest first, one per answer and horizon), optionally of one
+        version, scored or not, and requested at or after ``since`` (ISO)."""
         sql, args = predictions_query(version_id, scored, since, "?")
-        rows = self._conn.execute(sql, args).fetchall()
-        return [record_from_row(r) for r in rows]
+        return records_from_rows(self._conn.execute(sql, args), scored)
 
-    def record_outcomes(self, outcomes: Sequence[tuple[int, float, str]]) -> int:
-        """Record (prediction_id, realised log return, outcome bar ISO time) per matured
-        prediction; one already recorded is left as it is. Returns the rows added."""
+    def record_outcomes(self, outcomes: Sequence[tuple[int, int, float, str]]) -> int:
+        """Record (forecast_id, horizon, realised log return, outcome bar ISO time) per
+        matured forecast; one already recorded is left as it is. Returns the rows added."""
         rows = checked_outcomes(outcomes, utc_now())
         if not rows:
             return 0
         with self._tx() as db:  # type: ignore[attr-defined]
             before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO prediction_outcomes VALUES (?, ?, ?, ?)",
+            db.executemany("INSERT OR IGNORE INTO forecast_outcomes VALUES (?, ?, ?, ?, ?)",
                            rows)
             return db.total_changes - before
 
     def prune_predictions(self, requested_before: str) -> int:
-        """Delete predictions requested before ``requested_before`` (ISO), with their
-        outcomes (retention). Returns the predictions deleted."""
+        """Delete answers requested before ``requested_before`` (ISO), then the forecasts no
+        answer is left for, with their outcomes (retention). Returns the answers deleted."""
         with self._tx() as db:  # type: ignore[attr-defined]
-            db.execute("DELETE FROM prediction_outcomes WHERE prediction_id IN (SELECT "
-                       "prediction_id FROM predictions WHERE requested_at < ?)",
-                       (requested_before,))
-            return db.execute("DELETE FROM predictions WHERE requested_at < ?",
-                              (requested_before,)).rowcount
+            n = db.execute("DELETE FROM served_answers WHERE requested_at < ?",
+                           (requested_before,)).rowcount
+            orphans = ("SELECT forecast_id FROM served_forecasts f WHERE NOT EXISTS (SELECT 1 "
+                       "FROM served_answers a WHERE a.forecast_id = f.forecast_id)")
+            db.execute(f"DELETE FROM forecast_outcomes WHERE forecast_id IN ({orphans})")
+            db.execute(f"DELETE FROM served_forecasts WHERE forecast_id IN ({orphans})")
+            return n
