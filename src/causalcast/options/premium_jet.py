@@ -11,9 +11,15 @@ agree to float32 rounding for the shipped weights and to ~1e-10 for a float64 co
 Network (see `pinn.AmericanPremium`): with L = ln m, v = σ√τ, the features are
 f₀ = L/0.7, f₁ = 2v/V_MAX − 1, f₂ = 20rτ − 1, f₃ = 20qτ − 1, f₄ = tanh(L/(2v)), and the output
 is p = B·s(h), B = −expm1(−rτ), s = sigmoid. The derivatives the Greeks need are ∂/∂m to second
-order and ∂/∂τ, ∂/∂σ, ∂/∂(rate slot) to first order: six rows per option (value and five
-tangents) carried through the layers in one stacked matmul per layer, with the activation's
-jets from `options.jets._activation_jets` (one jet algebra for both networks).
+order and ∂/∂τ, ∂/∂σ, ∂/∂(rate slot) to first order. Forward over reverse: the value and the
+tangent along m go forward (two rows per option, one stacked matmul per layer); one reverse
+pass gives the adjoint of every layer and so ∂h/∂features, from which each first-order
+tangent is a dot product with its feature tangent (the features are 5, the tangents 4: one
+reverse row instead of four forward ones); the second derivative along m is
+h_mm = J·f_mm + Σ_k λ_k·(a''(z_k) ⊙ ż_k²), λ_k the adjoint of layer k's activation, ż_k
+its forward tangent. Three rows of matmuls per option and hidden layer instead of six; the
+activation's jets come from `options.jets._activation_jets` (one jet algebra for both
+networks).
 
 The "rate slot" tangent is chosen per row: ∂/∂r for puts, ∂/∂q for rows evaluated at put
 coordinates on behalf of calls (put–call symmetry C(S, K, r, q) = P(K, S, q, r) maps the call's
@@ -117,23 +123,35 @@ class PremiumJet:
         f_slot = np.stack([zero, zero, np.where(slot_div, 0.0, 20.0 * tau),
                            np.where(slot_div, 20.0 * tau, 0.0), zero], axis=1)
         first, *rest = self.layers
-        w0 = first.weight_t
         with _blas().limit(limits=1, user_api="blas"):
-            # the first layer is linear: each tangent is its feature tangent times W
-            stacked = np.concatenate([feats, f_m, f_mm, f_tau, f_sigma, f_slot]).astype(
-                self.dtype) @ w0
-            z, z_m, z_mm, z_tau, z_sigma, z_slot = (stacked[i * n:(i + 1) * n]
-                                                    for i in range(6))
-            z = z + first.bias
+            # forward: the value and the tangent along m (the one direction needing a second
+            # derivative), stacked into one matmul per layer; the first layer is linear
+            both = np.concatenate([feats, f_m]).astype(self.dtype) @ first.weight_t
+            z, z_m = both[:n] + first.bias, both[n:]
+            saved = []
             for layer in rest:
                 a, d1, d2 = _activation_jets(self.activation, z)
-                stacked = np.concatenate([a, d1 * z_m, d2 * z_m * z_m + d1 * z_mm, d1 * z_tau,
-                                          d1 * z_sigma, d1 * z_slot]) @ layer.weight_t
-                z, z_m, z_mm, z_tau, z_sigma, z_slot = (stacked[i * n:(i + 1) * n]
-                                                        for i in range(6))
-                z = z + layer.bias
-        h, h_m, h_mm, h_tau, h_sigma, h_slot = (np.asarray(t[:, 0], dtype=np.float64)
-                                                for t in (z, z_m, z_mm, z_tau, z_sigma, z_slot))
+                saved.append((d1, d2, z_m))
+                both = np.concatenate([a, d1 * z_m]) @ layer.weight_t
+                z, z_m = both[:n] + layer.bias, both[n:]
+            # reverse: the adjoint of each activation (one output), and along the way the
+            # second-order terms of h_mm = J·f_mm + Σ_k λ_k·(a''(z_k) ż_k²)
+            lam = np.broadcast_to(rest[-1].weight_t[:, 0], (n, rest[-1].weight_t.shape[0]))
+            curvature = np.zeros(n, dtype=self.dtype)
+            for k in range(len(rest) - 1, -1, -1):
+                d1, d2, zk_m = saved[k]
+                curvature += np.einsum("ij,ij->i", lam, d2 * zk_m * zk_m)
+                below = rest[k - 1] if k else first
+                lam = (lam * d1) @ below.weight_t.T
+        jac = lam.astype(np.float64)                      # ∂h/∂features, (n, 5)
+        h = np.asarray(z[:, 0], dtype=np.float64)
+        h_m = np.asarray(z_m[:, 0], dtype=np.float64)
+
+        def along(tangent: np.ndarray) -> np.ndarray:
+            return np.einsum("ij,ij->i", jac, tangent)
+
+        h_mm = along(f_mm) + curvature.astype(np.float64)
+        h_tau, h_sigma, h_slot = along(f_tau), along(f_sigma), along(f_slot)
         s = 1.0 / (1.0 + np.exp(-h))
         s1 = s * (1.0 - s)
         s2 = s1 * (1.0 - 2.0 * s)
