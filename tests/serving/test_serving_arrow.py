@@ -7,6 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from causalcast.options.black_scholes import bsm_price
 from causalcast.serving.app import create_app
@@ -206,3 +208,46 @@ def test_well_typed_tables_skip_per_value_objects():
     assert direct[0] == by_model[0] == 200
     for key, values in decode_result(direct[2]).items():
         assert values.tolist() == decode_result(by_model[2])[key].tolist()
+
+
+_EDGE = st.sampled_from([0.0, -0.0, -1.0, 1e-300, 5.0, 6.0, 1e308, float("inf"),
+                         float("-inf"), float("nan")])
+_NUMBERS = ("spot", "strike", "tau", "sigma", "rate", "div")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({name: st.lists(st.floats(0.05, 1.5), min_size=3, max_size=3)
+                              for name in _NUMBERS}),
+       st.lists(st.sampled_from(["call", "put"]), min_size=3, max_size=3),
+       st.lists(st.sampled_from(["european", "american"]), min_size=3, max_size=3),
+       st.one_of(st.none(), st.tuples(st.sampled_from(_NUMBERS), st.integers(0, 2), _EDGE),
+                 st.tuples(st.sampled_from(["kind", "style"]), st.integers(0, 2),
+                           st.sampled_from(["Call", "", "bermudan", "call ", "european"]))))
+def test_the_direct_way_accepts_only_what_the_request_model_accepts(numbers, kinds, styles,
+                                                                    change):
+    """Valid tables with at most one changed cell (an edge number or an odd word): whatever the
+    direct numpy way takes, the request model takes too, with the same values and labels,
+    and a valid table always takes the direct way (the model words every error)."""
+    from pydantic import ValidationError
+
+    from causalcast.serving import arrow_codec
+    from causalcast.serving.options_arrow import _direct
+    from causalcast.serving.schemas import OptionsColumnsRequest
+
+    cols = {**numbers, "kind": kinds, "style": styles}
+    if change is not None:
+        name, i, value = change
+        cols[name] = [value if j == i else v for j, v in enumerate(cols[name])]
+    table = arrow_codec.read_table(table_bytes(cols))
+    direct = _direct(table, {})
+    try:
+        request = OptionsColumnsRequest.model_validate({"columns": cols})
+    except ValidationError:
+        assert direct is None, f"the direct way accepted what the model refuses: {change}"
+        return
+    assert direct is not None, f"a table the model accepts left the direct way: {change}"
+    arrays, is_call, american, _, _ = direct
+    for name in _NUMBERS:
+        np.testing.assert_array_equal(arrays[name], getattr(request.columns, name))
+    assert is_call.tolist() == [k == "call" for k in cols["kind"]]
+    assert american.tolist() == [s == "american" for s in cols["style"]]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import HTTPException
 from pydantic import ValidationError
 
@@ -38,31 +39,43 @@ REQUIRED = ("spot", "strike", "tau", "sigma")
 NUMERIC = (pa.float64(), pa.float32(), pa.int64(), pa.int32())
 
 
+_LOW = {"spot": np.greater, "strike": np.greater, "tau": np.greater, "sigma": np.greater,
+        "div": np.greater_equal}      # against 0; the rate may be negative
+_HIGH = {"tau": MAX_TAU, "sigma": MAX_SIGMA}
+
+
 def _number_column(table: pa.Table, name: str) -> np.ndarray | None:
     column = table.column(name)
     if column.type not in NUMERIC or column.null_count:
         return None
     values = column.to_numpy().astype(np.float64, copy=False)
-    if not np.isfinite(values).all():
+    low = _LOW.get(name)
+    # one pass per bound, and only the bounds this field has: a NaN fails every comparison
+    if low is not None:
+        if not low(values, 0.0).all():
+            return None
+    elif not np.isfinite(values).all():
         return None
-    low_ok = {"spot": values > 0, "strike": values > 0, "tau": values > 0, "sigma": values > 0,
-              "div": values >= 0}.get(name)
-    if low_ok is not None and not low_ok.all():
-        return None
-    limit = {"tau": MAX_TAU, "sigma": MAX_SIGMA}.get(name)
-    if limit is not None and (values > limit).any():
+    high = _HIGH.get(name)
+    if high is not None:
+        if not (values <= high).all():
+            return None
+    elif low is not None and not (values < np.inf).all():
         return None
     return values
 
 
-def _label_column(table: pa.Table, name: str) -> np.ndarray | None:
+def _is_first_label(table: pa.Table, name: str) -> np.ndarray | None:
+    """Where a label column holds its first word ("call", "european"), compared by Arrow's
+    kernels on the column as sent; None when a value is neither word or missing."""
     column = table.column(name)
     if not pa.types.is_string(column.type) or column.null_count:
         return None
-    values = column.to_numpy(zero_copy_only=False)
-    if not np.isin(values, LABELS[name]).all():
+    first, second = LABELS[name]
+    is_first = pc.equal(column, first)
+    if not pc.all(pc.or_(is_first, pc.equal(column, second))).as_py():
         return None
-    return values
+    return is_first.to_numpy(zero_copy_only=False)
 
 
 def _direct(table: pa.Table, params: dict[str, Any]) -> tuple[dict, np.ndarray, np.ndarray,
@@ -83,13 +96,13 @@ def _direct(table: pa.Table, params: dict[str, Any]) -> tuple[dict, np.ndarray, 
         if values is None:
             return None
         arrays[name] = values
-    labels = {}
-    for name, (first, _) in LABELS.items():
-        values = _label_column(table, name) if name in names else np.full(n, first)
-        if values is None:
+    first_word = {}
+    for name in LABELS:
+        mask = _is_first_label(table, name) if name in names else np.ones(n, bool)
+        if mask is None:
             return None
-        labels[name] = values
-    return (arrays, labels["kind"] == "call", labels["style"] == "american", method, greeks)
+        first_word[name] = mask
+    return arrays, first_word["kind"], ~first_word["style"], method, greeks
 
 
 def _error(status: int, detail: Any) -> Reply:
