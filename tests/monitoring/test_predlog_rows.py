@@ -69,7 +69,7 @@ def test_answer_rows_equal_the_reference_rows_with_repeated_forecast_objects(spe
     items = [(_answer(pool[k], cached=cached, status=status), 7, df, "service",
               1.7e9 + us / 1e6)
              for k, cached, status, df, us in spec]
-    rows, refused = builder.batch(items)
+    rows, refused = builder.batch([builder.prepare(*item) for item in items])
     assert refused == 0 and len(builder._memo) <= memo
     assert _expanded(rows) == [r for item in items for r in _reference(item)]
     if memo > len(pool):     # each distinct (forecast object, df) written once per batch
@@ -77,15 +77,17 @@ def test_answer_rows_equal_the_reference_rows_with_repeated_forecast_objects(spe
 
 
 def test_a_forecast_is_written_once_and_a_stale_one_is_written_again(tmp_path: Path) -> None:
-    """Cache hits of a forecast already in the log cost an answer row only; after a failed
-    batch (here: its forecast's row is gone) the writer forgets and writes it again."""
+    """Cache hits of a forecast already in the log cost an answer row only; when a batch
+    fails because its forecast's row is gone, the writer's retry writes the forecast again
+    and loses no answer."""
     import sqlite3
 
     registry = Registry.open(tmp_path)
     vid = registry.register_version("m-global", b"m", {}, {},
                                     Lineage("f" * 64, {}, {}, model="m")).version_id
     builder, forecasts = RowBuilder(), _forecasts(1)
-    items = [(_answer(forecasts), vid, None, "service", 1.7e9 + i) for i in range(3)]
+    items = [builder.prepare(_answer(forecasts), vid, None, "service", 1.7e9 + i)
+             for i in range(3)]
     first, _ = builder.batch(items)
     assert len(first.forecast_rows()) == 1 and registry.meta.append_predictions(first) == 3
     again, _ = builder.batch(items)
@@ -94,18 +96,19 @@ def test_a_forecast_is_written_once_and_a_stale_one_is_written_again(tmp_path: P
     assert len(logged) == 6 * 3 and len({p.forecast_id for p in logged}) == 1
     assert [p.forecast for p in logged[:3]] == forecasts
 
+    log = PredictionLog(tmp_path, flush_ms=20)
+    log.record_answer(_answer(forecasts), vid, None)
+    assert log.flush(10) and log.failures == 0
     db = sqlite3.connect(registry.meta.path)
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("DELETE FROM served_forecasts")       # cascades to its answers
     db.commit()
     db.close()
-    stale, _ = builder.batch(items)                  # refers to the deleted forecast
-    with pytest.raises(RegistryError):
-        registry.meta.append_predictions(stale)
-    assert registry.meta.predictions() == []
-    builder.forget()
-    fresh, _ = builder.batch(items)
-    assert len(fresh.forecast_rows()) == 1 and registry.meta.append_predictions(fresh) == 3
+    for _ in range(3):                               # the log remembers the deleted forecast
+        log.record_answer(_answer(forecasts), vid, None)
+    assert log.flush(10)
+    log.close()
+    assert log.failures == 1 and log.dropped == 0 and log.written == 1 + 3
     assert len(registry.meta.predictions()) == 3 * 3
     registry.close()
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from causalcast.registry.prediction_rows import AnswerRows, ServedForecast
+from causalcast.registry.prediction_rows import AnswerRows, ServedForecast, forecast_key
 from causalcast.registry.records import NewPrediction, RegistryError
 from causalcast.registry.urls import as_home
 
@@ -62,14 +62,27 @@ def utc_iso(at: float | None = None) -> str:
     return f"{second[1]}.{micro:06d}+00:00"
 
 
+# A served answer ready for the log (`RowBuilder.prepare`): `AnswerRows.add_prepared`'s
+# arguments (served forecast, its key, requested_at, cached, source, status). A plain tuple:
+# the request path builds one per answer, and a named tuple costs ten times as much to make.
+Prepared = tuple
+
+
 class RowBuilder:
-    """Turns queued items into one batch of checked log rows (`AnswerRows`), in the writer
-    thread. A served answer's horizons are checked and encoded once per forecast object
-    (`ServedForecast`, memoised by identity): a cache hit hands the writer the very list it
-    saw before, so thousands of cached answers a second cost one tuple each, not a check and
-    JSON encoding per horizon, and its forecast is written once. The memo holds the list
-    itself, so an identity cannot be reused while it is remembered; answers are never mutated
-    after `record_answer` (the writer reads them later either way)."""
+    """Turns served answers into checked log rows (`AnswerRows`). A served answer's horizons
+    are checked and encoded once per forecast object (`ServedForecast`, memoised by identity):
+    a cache hit hands the log the very list it saw before, so thousands of cached answers a
+    second cost one tuple each, not a check and JSON encoding per horizon, and its forecast is
+    written once. The memo holds the list itself, so an identity cannot be reused while it is
+    remembered; answers are never mutated after `PredictionLog.record_answer`.
+
+    Two halves, for two threads: `prepare` runs on the request path (the answer checked, its
+    time formatted, everything the row needs in one tuple), `batch` in the writer (the tuples
+    into one batch). Why the request path does the work: the writer shares the GIL with the
+    event loop, and work it does in a burst for 512 answers at once stalls every request in
+    flight for that long (the tail of the latency), while the same microseconds spread over
+    the requests that caused them cost only their share of throughput
+    (`docs/monitoring.md`)."""
 
     MEMO = 1024   # distinct forecasts remembered (cleared when full: cheap, bounded memory)
 
@@ -85,31 +98,35 @@ class RowBuilder:
             self._memo[id(forecasts)] = entry
         return entry[1]
 
-    def forget(self) -> None:
-        """Drop every remembered forecast (after a failed batch: the ids a forecast remembers
-        may name rows of a database that is gone, so the retry writes them again)."""
-        self._memo.clear()
+    def prepare(self, response: dict[str, Any], version_id: int, df: float | None,
+                source: str, at: float) -> Prepared:
+        """One served answer as its row's parts, checked; raises `RegistryError` (or
+        KeyError/TypeError/ValueError for a malformed answer) naming the field."""
+        symbol = response["symbol"]
+        where = f"answer {symbol!r}"
+        served = self.served(response["forecasts"], where)
+        requested_at = utc_iso(at)
+        key = forecast_key(version_id, symbol, response["as_of"], response["last_close"], df,
+                           requested_at, where)
+        return (served, key, requested_at, int(bool(response.get("cached", False))), source,
+                str(response.get("monitor_status", "")))
 
     def batch(self, items: Sequence[Any]) -> tuple[AnswerRows, int]:
-        """The rows of ``items`` and how many items were refused by the checks (each logged
-        and skipped: a bad forecast must not take the good ones of its batch with it)."""
+        """The rows of ``items`` (`Prepared` answers or `NewPrediction` rows) and how many
+        were refused by the checks (each skipped: a bad row must not take the good ones of its
+        batch with it; one log line per batch)."""
         rows = AnswerRows()
         refused, first = 0, ""
         for item in items:
+            if type(item) is tuple:
+                rows.add_prepared(*item)
+                continue
             try:
-                if isinstance(item, NewPrediction):
-                    rows.add_prediction(item)
-                    continue
-                response, version_id, df, source, at = item
-                symbol = response["symbol"]
-                rows.add(self.served(response["forecasts"], f"answer {symbol!r}"),
-                         version_id, symbol, response["as_of"], response["last_close"], df,
-                         utc_iso(at), response.get("cached", False), source,
-                         str(response.get("monitor_status", "")))
-            except (RegistryError, KeyError, TypeError, ValueError) as exc:
+                rows.add_prediction(item)
+            except RegistryError as exc:
                 refused += 1
                 first = first or str(exc)
-        if refused:   # one line per batch, not one per forecast
+        if refused:
             log.error("prediction log: %d forecast(s) refused and not logged; the first: %s",
                       refused, first)
         return rows, refused
@@ -130,16 +147,16 @@ class PredictionLog:
         self.flush_s = flush_ms / 1000.0
         self.max_rows = max_rows
         self.max_queued = max_queued
-        # NewPrediction rows, or (answer, version_id, df, source, epoch seconds) tuples
-        # (record_answer)
+        # NewPrediction rows, or Prepared answers (record_answer)
         self._queue: deque[Any] = deque()
+        self._builder = RowBuilder()
         self._cond = threading.Condition(threading.Lock())
         self._closing = False
         self._in_flight = 0
         self.written = 0          # answers written (one log row each, all its horizons)
         self.dropped = 0          # rows refused because the queue was full (disk stalled)
         self.failures = 0         # batches that could not be written (retried)
-        self.refused = 0          # forecasts refused by the row checks (logged, not written)
+        self.refused = 0          # answers refused by the row checks (logged, not written)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -158,18 +175,34 @@ class PredictionLog:
 
     def record_answer(self, response: dict[str, Any], version_id: int, df: float | None,
                       source: str | None = None) -> None:
-        """The request path's entry: one tuple appended (the time stamped now, formatted
-        later); the rows are built by the writer thread, so the request pays only for the
-        append."""
-        with self._cond:
-            if self._closing:
-                raise RuntimeError("prediction log: closed")
-            if len(self._queue) >= self.max_queued:
+        """The request path's entry: the answer checked and turned into its row's parts
+        (`RowBuilder.prepare`, a few µs, no I/O) and queued for the writer. An answer the
+        checks refuse is counted in `refused` and logged (the first, then every 1000th); the
+        request is answered either way."""
+        try:
+            item = self._builder.prepare(response, version_id, df, source or self.source,
+                                         time.time())
+        except (RegistryError, KeyError, TypeError, ValueError) as exc:
+            with self._cond:
+                self.refused += 1
+                count = self.refused
+            if count % 1000 == 1:
+                log.error("prediction log: forecast refused and not logged (%d so far): %s",
+                          count, exc)
+            return
+        # No lock on this path: deque.append is atomic, and only the writer takes items out
+        # (popleft, never replacing the deque). The service stops taking requests before it
+        # closes the log, so no answer arrives after the writer's last drain.
+        if self._closing:
+            raise RuntimeError("prediction log: closed")
+        queue = self._queue
+        if len(queue) >= self.max_queued:
+            with self._cond:
                 self.dropped += 1
-                return
-            self._queue.append((response, version_id, df, source or self.source,
-                                time.time()))  # type: ignore[arg-type]
-            if len(self._queue) >= self.max_rows:
+            return
+        queue.append(item)
+        if len(queue) >= self.max_rows:
+            with self._cond:
                 self._cond.notify()
 
     @property
@@ -199,7 +232,7 @@ class PredictionLog:
         from causalcast.registry import Registry
 
         registry = None
-        builder = RowBuilder()
+        builder = self._builder
         while True:
             with self._cond:
                 if not self._closing and len(self._queue) < self.max_rows:
@@ -209,11 +242,10 @@ class PredictionLog:
                     if self._closing:
                         break
                     continue
-                if len(self._queue) <= self.max_rows * 8:
-                    items, self._queue = self._queue, deque()
-                else:
-                    items = [self._queue.popleft() for _ in range(self.max_rows * 8)]
-                self._in_flight = len(items)
+                take = min(len(self._queue), self.max_rows * 8)
+                self._in_flight = take
+            pop = self._queue.popleft        # record_answer appends without the lock
+            items = [pop() for _ in range(take)]
             rows, refused = builder.batch(items)
             for attempt in range(1, RETRIES + 1):
                 try:
@@ -232,7 +264,11 @@ class PredictionLog:
                     else:
                         with self._cond:
                             self._cond.wait(min(1.0, self.flush_s * 5))
-                        builder.forget()
+                        # the ids its forecasts remember may name rows of a database that
+                        # is gone: written again, from the same items
+                        for item in items:
+                            if type(item) is tuple:
+                                item[0].stored = None
                         rows, _ = builder.batch(items)
             with self._cond:
                 self.refused += refused

@@ -190,13 +190,20 @@ class AnswerRows:
     def add(self, served: ServedForecast, version_id: int, symbol: str, as_of: str,
             last_close: float, df: float | None, requested_at: str, cached: bool,
             source: str, monitor_status: str) -> None:
-        """One served answer: an answer row, and its forecast when not yet written."""
+        """One served answer, checked: an answer row, and its forecast when not yet written."""
         if not isinstance(served, ServedForecast):
             raise RegistryError(f"answer {symbol!r}: expected a ServedForecast, got "
                                 f"{type(served).__name__}")
-        close = checked_request(symbol, as_of, last_close, requested_at, f"answer {symbol!r}")
+        key = forecast_key(version_id, symbol, as_of, last_close, df, requested_at,
+                           f"answer {symbol!r}")
+        self.add_prepared(served, key, requested_at, int(bool(cached)), source,
+                          monitor_status)
+
+    def add_prepared(self, served: ServedForecast, key: tuple[Any, ...], requested_at: str,
+                     cached: int, source: str, monitor_status: str) -> None:
+        """One served answer whose parts were already checked (`add`, or the log's request
+        path, `monitoring.predlog.RowBuilder.prepare`); ``key`` is `forecast_key`'s."""
         self._close_answer()
-        key = (version_id, symbol, as_of, close, None if df is None else float(df))
         stored = served.stored
         if stored is not None and stored[0] == key:
             ref = stored[1]
@@ -207,7 +214,15 @@ class AnswerRows:
             else:
                 ref = self._new_forecast((*key, served.json, served.n))
                 self._pending[(id(served), key)] = (served, ref)
-        self._answers.append((ref, requested_at, int(bool(cached)), source, monitor_status))
+        self._answers.append((ref, requested_at, cached, source, monitor_status))
+
+
+def forecast_key(version_id: int, symbol: Any, as_of: Any, last_close: Any,
+                 df: float | None, requested_at: Any, where: str) -> tuple[Any, ...]:
+    """(version_id, symbol, as_of, last close, df): what identifies a served forecast beside
+    its horizons, checked (`checked_request`)."""
+    close = checked_request(symbol, as_of, last_close, requested_at, where)
+    return (version_id, symbol, as_of, close, None if df is None else float(df))
 
 
 def answer_batch(predictions: Sequence[NewPrediction] | AnswerRows) -> AnswerRows:
