@@ -201,9 +201,9 @@ class PredictionLog:
                 self.dropped += 1
             return
         queue.append(item)
-        if len(queue) >= self.max_rows:
-            with self._cond:
-                self._cond.notify()
+        if len(queue) == self.max_rows:   # wake the writer once per batch, not per answer
+            with self._cond:              # (should two threads skip this exact length, the
+                self._cond.notify()       # writer still wakes within flush_ms)
 
     @property
     def pending(self) -> int:
