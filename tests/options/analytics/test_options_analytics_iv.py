@@ -160,3 +160,28 @@ def test_american_fallback_round_trip_property(tau: float, sigma: float, z: floa
     else:
         assert res.reason.item() in (REASON_VEGA.format(AMERICAN_MIN_VEGA_SIGMA),
                                      REASON_EXERCISE)
+
+
+def test_the_fallback_solves_split_over_threads_give_the_serial_prices(monkeypatch):
+    """The finite-difference fallback prices its quotes on several threads; each PDE solve is
+    independent, so the prices are bit-for-bit those of one call on one thread."""
+    import causalcast.options.analytics.american_iv as module
+    from causalcast.options.fd import fd_price
+    from causalcast.options.inputs import as_inputs
+
+    rng = np.random.default_rng(3)
+    n = 11
+    x = as_inputs(100.0, rng.uniform(70, 140, n), rng.uniform(0.05, 1.5, n), 0.3, 0.04, 0.01)
+    calls = rng.random(n) < 0.5
+    idx = np.array([0, 3, 3, 7, 10, 1, 2, 5, 9, 4, 6, 8])         # repeats allowed
+    sigma = rng.uniform(0.1, 0.6, idx.size)
+    serial = x.strike[idx] * fd_price(x.moneyness[idx], x.tau[idx], sigma, x.rate[idx],
+                                      x.div[idx], calls[idx], True, module.FD_SEARCH_GRID)
+    monkeypatch.setattr(module, "FD_THREADS", 3)
+    module._solver_pool.cache_clear()
+    try:
+        threaded = module._fd_at(x, calls, idx, sigma, module.FD_SEARCH_GRID)
+    finally:
+        module._solver_pool().shutdown()            # this test's pool of 3, stopped
+        module._solver_pool.cache_clear()
+    assert threaded.tobytes() == serial.tobytes()

@@ -30,7 +30,10 @@ fallback prices all its unconverged quotes in one compiled call per iteration.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -64,6 +67,8 @@ FD_SIGMA_RANGE = (1e-3, 5.0)
 # within a few times the finite-difference pricer's own error: σ is not determined (same rule
 # and wording as the European solver's, which uses float64 rounding instead of a grid's error).
 AMERICAN_MIN_VEGA_SIGMA = 1e-3
+# Threads for the fallback's PDE solves (at most 4: a chain's fallback is tens of quotes).
+FD_THREADS = max(1, min(4, os.cpu_count() or 1))
 # The network's price error (measured up to ~1e-4·K, the most for short in-the-money puts):
 # a quote with less time value than that cannot be inverted on the network.
 NETWORK_PRICE_TOL = 1e-4
@@ -127,12 +132,29 @@ def _network_solve(models: Any, x: OptionInputs, calls: np.ndarray, price: np.nd
     return sigma, inside, vega_out
 
 
+@cache
+def _solver_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(FD_THREADS, thread_name_prefix="american-iv-fd")
+
+
 def _fd_at(x: OptionInputs, calls: np.ndarray, idx: np.ndarray, sigma: np.ndarray,
            grid: FDGrid) -> np.ndarray:
-    """FD American prices of quotes ``idx`` (repeats allowed) at ``sigma``: one compiled call,
-    whatever their maturities."""
-    return x.strike[idx] * fd_price(x.moneyness[idx], x.tau[idx], sigma, x.rate[idx],
-                                    x.div[idx], calls[idx], True, grid)
+    """FD American prices of quotes ``idx`` (repeats allowed) at ``sigma``, whatever their
+    maturities: one compiled call per thread. Why threads: each quote is its own PDE solve in
+    a loop that releases the GIL (`fd._march`, ``nogil``), so the quotes split over the cores
+    give the same prices (the solves are independent) in about half the time on two
+    (measured 13.5 → 7.9 ms for 70 coarse solves, 44 → 24 ms for 24 accurate ones)."""
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), idx.shape)
+
+    def prices(part: np.ndarray) -> np.ndarray:
+        rows = idx[part]
+        return x.strike[rows] * fd_price(x.moneyness[rows], x.tau[rows], sigma[part],
+                                         x.rate[rows], x.div[rows], calls[rows], True, grid)
+
+    if FD_THREADS == 1 or idx.size < 2 * FD_THREADS:
+        return prices(np.arange(idx.size))
+    parts = np.array_split(np.arange(idx.size), FD_THREADS)
+    return np.concatenate(list(_solver_pool().map(prices, parts)))
 
 
 def _fd_solve(x: OptionInputs, calls: np.ndarray, price: np.ndarray, payoff: np.ndarray,
