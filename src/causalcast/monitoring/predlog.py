@@ -2,20 +2,20 @@
 registry's metadata store by one background thread, in batches.
 
 Why a thread and batches: a SQLite commit with ``synchronous=FULL`` costs an fsync (~ms); one
-per forecast would put disk latency on every request. `record_answer` only appends one tuple
-(the answer, its version and the time) to an in-memory queue and returns; the writer wakes
-every ``flush_ms`` or as soon as ``max_rows`` items wait, and appends what is queued (up to
-8 x ``max_rows`` answers) in one transaction. What the writer does per answer is kept small
-(`RowBuilder`): a served forecast is checked, JSON-encoded and written once per forecast
-object, so a cache hit costs one tuple and one short answer row (`registry.prediction_rows`:
-forecasts and the answers that served them).
+per forecast would put disk latency on every request. `record_answer` prepares the answer's
+row (`RowBuilder.prepare`: checked, time formatted, one tuple; a few µs, no I/O) and appends
+it to an in-memory queue; the writer wakes every ``flush_ms`` or as soon as ``max_rows``
+items wait, and appends what is queued (up to 8 x ``max_rows`` answers) in one transaction.
+A served forecast is checked, JSON-encoded and written once per forecast object, so a cache
+hit costs one tuple and one short answer row (`registry.prediction_rows`: forecasts and the
+answers that served them).
 
 Durability: `close` (called by the service's shutdown, which SIGTERM triggers) writes every
 queued row before it returns, so SIGTERM loses nothing. SIGKILL (or a power cut) loses the
 answers still queued and the batch being committed: while the writer keeps up, the answers
 of the last ``flush_ms`` (or the last ``max_rows`` answers when more arrive in that time; 200
-ms / 512 by default) plus at most one batch. A batch is committed whole or not at all; a
-forecast the row checks refuse is logged and skipped alone (counted in `refused`).
+ms / 512 by default) plus at most one batch. A batch is committed whole or not at all; an
+answer the row checks refuse is logged and not queued (counted in `refused`).
 """
 
 from __future__ import annotations
