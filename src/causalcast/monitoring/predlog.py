@@ -65,7 +65,7 @@ def utc_iso(at: float | None = None) -> str:
 # A served answer ready for the log (`RowBuilder.prepare`): `AnswerRows.add_prepared`'s
 # arguments (served forecast, its key, requested_at, cached, source, status). A plain tuple:
 # the request path builds one per answer, and a named tuple costs ten times as much to make.
-Prepared = tuple
+AnswerParts = tuple
 
 
 class RowBuilder:
@@ -99,7 +99,7 @@ class RowBuilder:
         return entry[1]
 
     def prepare(self, response: dict[str, Any], version_id: int, df: float | None,
-                source: str, at: float) -> Prepared:
+                source: str, at: float) -> AnswerParts:
         """One served answer as its row's parts, checked; raises `RegistryError` (or
         KeyError/TypeError/ValueError for a malformed answer) naming the field."""
         symbol = response["symbol"]
@@ -112,7 +112,7 @@ class RowBuilder:
                 str(response.get("monitor_status", "")))
 
     def batch(self, items: Sequence[Any]) -> tuple[AnswerRows, int]:
-        """The rows of ``items`` (`Prepared` answers or `NewPrediction` rows) and how many
+        """The rows of ``items`` (`AnswerParts` answers or `NewPrediction` rows) and how many
         were refused by the checks (each skipped: a bad row must not take the good ones of its
         batch with it; one log line per batch)."""
         rows = AnswerRows()
@@ -147,7 +147,7 @@ class PredictionLog:
         self.flush_s = flush_ms / 1000.0
         self.max_rows = max_rows
         self.max_queued = max_queued
-        # NewPrediction rows, or Prepared answers (record_answer)
+        # NewPrediction rows, or AnswerParts of served answers (record_answer)
         self._queue: deque[Any] = deque()
         self._builder = RowBuilder()
         self._cond = threading.Condition(threading.Lock())

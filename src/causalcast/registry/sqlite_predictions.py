@@ -80,12 +80,11 @@ class SQLitePredictions:
 
     def prune_predictions(self, requested_before: str) -> int:
         """Delete answers requested before ``requested_before`` (ISO), then the forecasts no
-        answer is left for, with their outcomes (retention). Returns the answers deleted."""
+        answer is left for (their outcomes cascade: every connection enforces foreign keys).
+        Returns the answers deleted."""
         with self._tx() as db:  # type: ignore[attr-defined]
             n = db.execute("DELETE FROM served_answers WHERE requested_at < ?",
                            (requested_before,)).rowcount
-            orphans = ("SELECT forecast_id FROM served_forecasts f WHERE NOT EXISTS (SELECT 1 "
-                       "FROM served_answers a WHERE a.forecast_id = f.forecast_id)")
-            db.execute(f"DELETE FROM forecast_outcomes WHERE forecast_id IN ({orphans})")
-            db.execute(f"DELETE FROM served_forecasts WHERE forecast_id IN ({orphans})")
+            db.execute("DELETE FROM served_forecasts WHERE NOT EXISTS (SELECT 1 FROM "
+                       "served_answers a WHERE a.forecast_id = served_forecasts.forecast_id)")
             return n
